@@ -1,0 +1,28 @@
+// Package testsupport starts the real processes that wsguard's tests talk
+// to, the Tornado example backend and redis-server, on free loopback ports,
+// and stops them when the test ends. It is imported by tests only.
+//
+// # Dependencies
+//
+// The processes need Debian packages: python3-tornado, python3-websockets and
+// redis-server. When one is missing the test is skipped with the reason, or,
+// when WSGUARD_REQUIRE_DEPS=1 (as in CI), fails and says how to install it.
+// See [Require].
+//
+// # Processes
+//
+// [StartTornado] and [StartRedis] return a [Process] once it is ready to
+// serve: Tornado has printed its "listening on" line, Redis has answered
+// PING. The process is stopped by t.Cleanup, and its combined stdout and
+// stderr are written to the test log if the test failed. Readiness is always
+// an observed event, never a fixed delay.
+//
+//	backend := testsupport.StartTornado(t)
+//	conn, _, err := websocket.Dial(ctx, backend.WSURL("/ws"), nil)
+//
+// # Python client
+//
+// [PyEcho] and [RunPyClient] drive pyclient.py, an echo check written with
+// the Python websockets library, so a proxy is also exercised by a client
+// that shares no code with the Go tests.
+package testsupport

@@ -1,0 +1,303 @@
+package relay
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/wsguard/wsguard/admission"
+	"github.com/wsguard/wsguard/frame"
+	"github.com/wsguard/wsguard/internal/httphead"
+)
+
+// handshakeBufs are the pooled buffers of one handshake: the client's
+// request head, the upstream's response head, and the request sent
+// upstream.
+type handshakeBufs struct {
+	req    [httphead.MaxHeadSize]byte
+	resp   [httphead.MaxHeadSize]byte
+	out    []byte
+	fields []httphead.Field
+}
+
+var handshakePool = sync.Pool{New: func() any {
+	return &handshakeBufs{out: make([]byte, 0, 2048), fields: make([]httphead.Field, 0, 32)}
+}}
+
+// handshake reads, checks and admits one upgrade request, connects it to
+// the upstream and hands the pair to the poller. It runs on its own
+// goroutine and exits once the connection is relayed or refused, so that
+// its stack does not outlive the handshake.
+func (s *Server) handshake(nc net.Conn, rs *routes, accepted time.Time) {
+	defer s.hsWG.Done()
+	defer s.metrics.Pending.Dec()
+	defer s.pending.Add(-1)
+
+	hb := handshakePool.Get().(*handshakeBufs)
+	defer handshakePool.Put(hb)
+
+	outcome, reason := s.upgrade(nc, rs, hb, accepted)
+	s.metrics.Handshake.Observe(time.Since(accepted).Seconds())
+	s.metrics.Handshakes.WithLabelValues(outcome, reason).Inc()
+	if outcome != "accepted" {
+		s.refusals.add(reason)
+	}
+}
+
+// upgrade does the work of handshake and reports its outcome: accepted,
+// refused (by a rule) or failed (bad request, upstream trouble), and why.
+// On any outcome but accepted, nc is closed when it returns.
+func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted time.Time) (outcome, reason string) {
+	deadline := accepted.Add(rs.cfg.Timeouts.Handshake.Std())
+	nc.SetDeadline(deadline)
+	keep := false
+	defer func() {
+		if !keep {
+			nc.Close()
+		}
+	}()
+
+	// Read and check the request head.
+	head, rest, err := httphead.ReadHead(nc, hb.req[:])
+	if err != nil {
+		switch {
+		case errors.Is(err, httphead.ErrHeadTooLarge):
+			writeRefusal(nc, refusal{status: 431, reason: "request head too large"})
+			return "failed", "head_too_large"
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			writeRefusal(nc, refusal{status: 408, reason: "handshake timeout"})
+			return "failed", "handshake_timeout"
+		}
+		return "failed", "client_gone"
+	}
+	req, err := httphead.ParseRequest(head, hb.fields[:0])
+	if err != nil {
+		var pe *httphead.ParseError
+		if errors.As(err, &pe) {
+			writeRefusal(nc, refusal{status: pe.Status, reason: pe.Reason})
+		}
+		return "failed", "bad_request"
+	}
+	if rej := httphead.ValidateUpgrade(&req); rej != nil {
+		writeRefusal(nc, refusal{status: rej.Status, reason: rej.Reason, header: rej.Header, value: rej.Value})
+		return "failed", "bad_request"
+	}
+	r := rs.match(req.Path())
+	if r == nil {
+		writeRefusal(nc, refusal{status: 404, reason: "no route for this path"})
+		return "refused", "no_route"
+	}
+	if !r.originAllowed(req.Get("Origin")) {
+		writeRefusal(nc, refusal{status: 403, reason: "origin not allowed"})
+		return "refused", "origin"
+	}
+	if s.draining.Load() {
+		writeRefusal(nc, refusal{status: 503, reason: "draining", retryAfter: time.Second})
+		return "refused", "draining"
+	}
+
+	// Admit, before anything is spent on the upstream.
+	addr := peerAddr(nc)
+	lease, ref, err := s.adm.Admit(context.Background(), addr, r.adm)
+	if err != nil {
+		s.log.Error("admission failed", slog.String("error", err.Error()))
+		writeRefusal(nc, refusal{status: 503, reason: "admission unavailable", retryAfter: time.Second})
+		return "failed", "store_error"
+	}
+	if ref != nil {
+		writeRefusal(nc, refusal{status: ref.Status, reason: ref.Limit + " limit reached", retryAfter: ref.RetryAfter})
+		return "refused", strings.ReplaceAll(ref.Limit, ".", "_")
+	}
+	defer func() {
+		if !keep {
+			s.adm.Release(context.Background(), lease)
+		}
+	}()
+
+	// Connect and forward the handshake.
+	start := time.Now()
+	up, err := net.DialTimeout("tcp", r.dialAddr, r.policy.dial)
+	s.metrics.Dial.Observe(time.Since(start).Seconds())
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err) {
+			writeRefusal(nc, refusal{status: 504, reason: "upstream dial timeout"})
+			return "failed", "upstream_timeout"
+		}
+		writeRefusal(nc, refusal{status: 502, reason: "upstream unavailable"})
+		return "failed", "upstream_error"
+	}
+	defer func() {
+		if !keep {
+			up.Close()
+		}
+	}()
+	up.SetDeadline(time.Now().Add(r.policy.handshake))
+	target := req.Target
+	if r.basePath != "" {
+		target = append([]byte(r.basePath), target...)
+	}
+	hb.out = httphead.AppendUpstreamRequest(hb.out[:0], &req, target, addr.String(), "http")
+	if _, err := up.Write(hb.out); err != nil {
+		writeRefusal(nc, refusal{status: 502, reason: "upstream write failed"})
+		return "failed", "upstream_error"
+	}
+	respHead, upRest, err := httphead.ReadHead(up, hb.resp[:])
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			writeRefusal(nc, refusal{status: 504, reason: "upstream handshake timeout"})
+			return "failed", "upstream_timeout"
+		}
+		writeRefusal(nc, refusal{status: 502, reason: "upstream closed during handshake"})
+		return "failed", "upstream_error"
+	}
+	resp, err := httphead.ParseResponse(respHead, hb.fields[len(req.Fields):len(req.Fields)])
+	if err != nil {
+		writeRefusal(nc, refusal{status: 502, reason: "malformed upstream response"})
+		return "failed", "upstream_error"
+	}
+	if resp.Status != http.StatusSwitchingProtocols {
+		relayResponse(nc, up, respHead, upRest)
+		return "failed", "upstream_status"
+	}
+	if string(resp.Get("Sec-WebSocket-Accept")) != httphead.AcceptKey(req.Get("Sec-WebSocket-Key")) ||
+		!resp.HasToken("Upgrade", "websocket") {
+		writeRefusal(nc, refusal{status: 502, reason: "invalid upstream upgrade response"})
+		return "failed", "upstream_error"
+	}
+
+	// Switch: the 101 goes to the client first, so nothing the upstream
+	// sends can overtake it.
+	nc.SetWriteDeadline(time.Now().Add(r.policy.write))
+	if _, err := nc.Write(respHead); err != nil {
+		return "failed", "client_gone"
+	}
+	if s.draining.Load() {
+		return "refused", "draining"
+	}
+	c, err := s.newConn(nc, up, r, lease, resp.Get("Sec-WebSocket-Extensions"))
+	if err != nil {
+		s.log.Error("starting relay", slog.String("error", err.Error()))
+		return "failed", "internal_error"
+	}
+	keep = true
+	s.startConn(c, rest, upRest)
+	return "accepted", "ok"
+}
+
+// newConn builds the relay state of an upgraded pair.
+func (s *Server) newConn(nc, up net.Conn, r *route, lease admission.Lease, ext []byte) (*conn, error) {
+	clientRaw, err := rawConn(nc)
+	if err != nil {
+		return nil, err
+	}
+	upRaw, err := rawConn(up)
+	if err != nil {
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	up.SetDeadline(time.Time{})
+	deflate, anyRSV := extensions(ext)
+
+	c := &conn{srv: s, route: r, lease: lease}
+	c.outs[toUpstream] = outStream{nc: up, masked: true}
+	c.outs[toClient] = outStream{nc: nc}
+	c.pumps[fromClient] = pump{c: c, dir: fromClient, raw: clientRaw, out: &c.outs[toUpstream],
+		seq: frame.Sequencer{FromClient: true, Deflate: deflate, AnyRSV: anyRSV}}
+	c.pumps[fromUpstream] = pump{c: c, dir: fromUpstream, raw: upRaw, out: &c.outs[toClient],
+		seq: frame.Sequencer{Deflate: deflate, AnyRSV: anyRSV}}
+	return c, nil
+}
+
+// startConn registers c and starts its pumps, first on the bytes that
+// arrived with the handshake heads, if any.
+func (s *Server) startConn(c *conn, clientRest, upRest []byte) {
+	now := time.Now()
+	c.pumps[fromClient].bucket.Fill(c.pol().msgBurst, now)
+	s.register(c)
+	if err := s.poller.add(c); err != nil {
+		c.finish()
+		return
+	}
+	c.startTimers(now.UnixNano())
+	if s.draining.Load() {
+		// Shutdown began while this handshake was finishing.
+		c.shutdown(frame.CloseGoingAway, frame.CloseGoingAway, "going away", false)
+	}
+	for dir, rest := range [2][]byte{clientRest, upRest} {
+		pm := &c.pumps[dir]
+		if len(rest) == 0 {
+			pm.arm()
+			continue
+		}
+		rb := rbufPool.Get().(*rbuf)
+		pm.held, pm.heldOff, pm.heldLen = rb, 0, copy(rb.b, rest)
+		go pm.run()
+	}
+}
+
+// extensions reads the negotiated Sec-WebSocket-Extensions: whether
+// permessage-deflate is on, and whether some extension the guard does not
+// know may use any reserved bit.
+func extensions(v []byte) (deflate, anyRSV bool) {
+	for _, ext := range bytes.Split(v, []byte(",")) {
+		name, _, _ := bytes.Cut(ext, []byte(";"))
+		name = bytes.TrimSpace(name)
+		switch {
+		case len(name) == 0:
+		case bytes.EqualFold(name, []byte("permessage-deflate")):
+			deflate = true
+		default:
+			anyRSV = true
+		}
+	}
+	return deflate, anyRSV
+}
+
+// relayResponse passes a non-101 upstream answer to the client as it is,
+// body included, and closes.
+func relayResponse(nc, up net.Conn, head, rest []byte) {
+	br := bufio.NewReader(io.MultiReader(bytes.NewReader(head), bytes.NewReader(rest), up))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		writeRefusal(nc, refusal{status: 502, reason: "malformed upstream response"})
+		return
+	}
+	defer resp.Body.Close()
+	resp.Close = true
+	for _, h := range []string{"Connection", "Keep-Alive", "Upgrade", "Proxy-Connection", "Transfer-Encoding"} {
+		resp.Header.Del(h)
+	}
+	resp.Write(nc)
+}
+
+func rawConn(nc net.Conn) (syscall.RawConn, error) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("connection has no file descriptor")
+	}
+	return sc.SyscallConn()
+}
+
+// peerAddr returns the TCP peer's address, unmapped.
+func peerAddr(nc net.Conn) netip.Addr {
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

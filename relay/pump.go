@@ -1,0 +1,371 @@
+package relay
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/wsguard/wsguard/admission"
+	"github.com/wsguard/wsguard/frame"
+)
+
+// readBufSize is the size of the pooled read buffers. A pump holds one
+// only while its socket has bytes to read.
+const readBufSize = 16 << 10
+
+// maxReadsPerWake bounds how long one pump keeps a busy socket before it
+// lets the poller schedule others.
+const maxReadsPerWake = 16
+
+// rbuf is a pooled read buffer with the segment list and scratch space
+// that forwarding it needs.
+type rbuf struct {
+	b       []byte
+	segs    [][]byte
+	scratch []byte // header copies and control frames, never regrown
+}
+
+var rbufPool = sync.Pool{New: func() any {
+	return &rbuf{
+		b:       make([]byte, readBufSize),
+		segs:    make([][]byte, 0, 64),
+		scratch: make([]byte, 0, 1024),
+	}
+}}
+
+// ctlBuf collects one control frame that the guard must read whole.
+type ctlBuf struct {
+	n int
+	b [frame.MaxHeaderSize + frame.MaxControlPayload]byte
+}
+
+var ctlPool = sync.Pool{New: func() any { return new(ctlBuf) }}
+
+// action is what a pump does with the frame in progress.
+type action uint8
+
+const (
+	actForward action = iota // pass the bytes on untouched
+	actCollect               // gather the whole frame, decide at its end
+	actDrop                  // discard it
+)
+
+// verdict is how processing a chunk ended.
+type verdict uint8
+
+const (
+	vContinue verdict = iota // all consumed; keep reading
+	vThrottle                // stopped before a message over the rate
+	vStop                    // the connection is ending
+)
+
+// pump moves frames from one socket to the other side's outStream. Only
+// one goroutine runs a pump at a time: the poller's one-shot events and
+// the throttle timer hand it over.
+type pump struct {
+	c          *conn
+	dir        int
+	raw        syscall.RawConn
+	out        *outStream
+	registered bool
+
+	p           frame.Parser
+	seq         frame.Sequencer
+	act         action
+	ctl         *ctlBuf
+	finishAtEnd bool        // the frame in progress completes the close handshake
+	sawClose    atomic.Bool // this pump's peer sent a close frame
+
+	bucket admission.Bucket // client message rate
+
+	held    *rbuf // bytes read but not yet processed (leftovers, throttling)
+	heldOff int
+	heldLen int
+}
+
+// run handles one readiness event (or the start of the connection, or
+// the end of a throttle wait) and exits; an idle pump has no goroutine.
+func (pm *pump) run() {
+	c := pm.c
+	if c.finished.Load() {
+		pm.dropHeld()
+		return
+	}
+	if rb := pm.held; rb != nil {
+		off, end := pm.heldOff, pm.heldLen
+		pm.held = nil
+		if !pm.consume(rb, off, end) {
+			return
+		}
+		rbufPool.Put(rb)
+	}
+	rb := rbufPool.Get().(*rbuf)
+	for range maxReadsPerWake {
+		n, err := pm.read(rb.b)
+		if err == syscall.EAGAIN {
+			break
+		}
+		if n <= 0 || err != nil {
+			rbufPool.Put(rb)
+			c.peerGone(pm.dir)
+			return
+		}
+		if !pm.consume(rb, 0, n) {
+			return
+		}
+		if n < len(rb.b) {
+			break
+		}
+	}
+	rbufPool.Put(rb)
+	pm.arm()
+}
+
+// consume processes rb.b[off:end]. It returns false if the pump must not
+// go on: the connection ends, or it throttles and keeps rb as held.
+func (pm *pump) consume(rb *rbuf, off, end int) bool {
+	n, v, wait := pm.process(rb, rb.b[off:end])
+	switch v {
+	case vStop:
+		rbufPool.Put(rb)
+		return false
+	case vThrottle:
+		pm.held, pm.heldOff, pm.heldLen = rb, off+n, end
+		pm.c.srv.metrics.throttled.Inc()
+		time.AfterFunc(wait, pm.run)
+		return false
+	}
+	return true
+}
+
+func (pm *pump) arm() {
+	c := pm.c
+	if c.finished.Load() {
+		return
+	}
+	op := syscall.EPOLL_CTL_MOD
+	if !pm.registered {
+		op, pm.registered = syscall.EPOLL_CTL_ADD, true
+	}
+	if err := c.srv.poller.ctl(op, c, pm.dir); err != nil && !c.finished.Load() {
+		c.peerGone(pm.dir)
+	}
+}
+
+func (pm *pump) dropHeld() {
+	if pm.held != nil {
+		rbufPool.Put(pm.held)
+		pm.held = nil
+	}
+	if pm.ctl != nil {
+		ctlPool.Put(pm.ctl)
+		pm.ctl = nil
+	}
+}
+
+// read makes one non-blocking read attempt.
+func (pm *pump) read(b []byte) (int, error) {
+	var (
+		n    int
+		rerr error
+	)
+	err := pm.raw.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = syscall.Read(int(fd), b)
+			if rerr != syscall.EINTR {
+				return true
+			}
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, rerr
+}
+
+// process forwards the frames in b under the route's policy. Bytes to
+// forward are gathered as ranges of b and written with one writev;
+// nothing is copied except headers split across reads and the control
+// frames the guard inspects.
+func (pm *pump) process(rb *rbuf, b []byte) (consumed int, v verdict, wait time.Duration) {
+	c := pm.c
+	now := time.Now()
+	rb.segs, rb.scratch = rb.segs[:0], rb.scratch[:0]
+	pos, run := 0, 0
+	frames := 0
+	finishAfter := false
+
+	for pos < len(b) {
+		if pm.dir == fromClient && pm.p.AtBoundary() && startsMessage(b[pos]) {
+			if ok, w := pm.takeMessageToken(now); !ok {
+				rb.segs = append(rb.segs, b[run:pos])
+				if !pm.flush(rb) {
+					return pos, vStop, 0
+				}
+				if c.pol().overRateClose {
+					c.shutdown(frame.ClosePolicyViolation, frame.CloseGoingAway, "message rate", true)
+					return pos, vStop, 0
+				}
+				return pos, vThrottle, w
+			}
+		}
+		startsHere := pm.p.AtBoundary()
+		n, ev, err := pm.p.Feed(b[pos:])
+		if err != nil {
+			rb.segs = append(rb.segs, b[run:pos])
+			pm.end(rb, pm.violationEnding(err))
+			return pos, vStop, 0
+		}
+		switch ev {
+		case frame.EventNone:
+			// A header continues in the next read; the parser keeps it.
+			rb.segs = append(rb.segs, b[run:pos])
+			run = pos + n
+		case frame.EventHeader:
+			frames++
+			act, end := pm.onHeader(pm.p.Header(), now.UnixNano())
+			if end != nil {
+				rb.segs = append(rb.segs, b[run:pos])
+				pm.end(rb, end)
+				return pos, vStop, 0
+			}
+			pm.act = act
+			switch {
+			case act == actForward && startsHere:
+				// The header is in b and joins the run.
+			case act == actForward:
+				rb.segs = append(rb.segs, b[run:pos])
+				if !pm.addCopy(rb, pm.p.HeaderBytes()) {
+					return pos, vStop, 0
+				}
+				run = pos + n
+			case act == actCollect:
+				rb.segs = append(rb.segs, b[run:pos])
+				pm.ctl = ctlPool.Get().(*ctlBuf)
+				pm.ctl.n = copy(pm.ctl.b[:], pm.p.HeaderBytes())
+				run = pos + n
+			default:
+				rb.segs = append(rb.segs, b[run:pos])
+				run = pos + n
+			}
+		case frame.EventPayload:
+			if pm.act != actForward {
+				rb.segs = append(rb.segs, b[run:pos])
+				if pm.act == actCollect {
+					pm.ctl.n += copy(pm.ctl.b[pm.ctl.n:], b[pos:pos+n])
+				}
+				run = pos + n
+			}
+		}
+		pos += n
+		if ev == frame.EventNone || !pm.p.FrameDone() {
+			continue
+		}
+		if pm.act == actCollect {
+			rb.segs = append(rb.segs, b[run:pos])
+			run = pos
+			fwd, fin, end := pm.onControl()
+			if end != nil {
+				pm.end(rb, end)
+				return pos, vStop, 0
+			}
+			if fwd && !pm.addCopy(rb, pm.ctl.b[:pm.ctl.n]) {
+				return pos, vStop, 0
+			}
+			ctlPool.Put(pm.ctl)
+			pm.ctl = nil
+			finishAfter = finishAfter || fin
+		}
+		if pm.finishAtEnd {
+			finishAfter = true
+		}
+	}
+	rb.segs = append(rb.segs, b[run:pos])
+	if !pm.flush(rb) {
+		return pos, vStop, 0
+	}
+	c.srv.metrics.count(pm.dir, frames, len(b))
+	if finishAfter {
+		c.finish()
+		return pos, vStop, 0
+	}
+	return pos, vContinue, 0
+}
+
+// startsMessage reports whether a frame whose first byte is b0 starts a
+// data message.
+func startsMessage(b0 byte) bool {
+	op := frame.Opcode(b0 & 0xF)
+	return op == frame.OpText || op == frame.OpBinary
+}
+
+func (pm *pump) takeMessageToken(now time.Time) (bool, time.Duration) {
+	p := pm.c.pol()
+	if p.msgRate <= 0 {
+		return true, 0
+	}
+	return pm.bucket.TakeAt(now, p.msgRate, p.msgBurst)
+}
+
+// addCopy appends a copy of b to the segments, writing out what is
+// gathered first if the scratch space is short.
+func (pm *pump) addCopy(rb *rbuf, b []byte) bool {
+	if cap(rb.scratch)-len(rb.scratch) < len(b) {
+		if !pm.flush(rb) {
+			return false
+		}
+		rb.scratch = rb.scratch[:0]
+	}
+	start := len(rb.scratch)
+	rb.scratch = append(rb.scratch, b...)
+	rb.segs = append(rb.segs, rb.scratch[start:])
+	return true
+}
+
+// flush writes the gathered segments to the other side. It returns false
+// if the write failed, after ending the connection.
+func (pm *pump) flush(rb *rbuf) bool {
+	if pm.c.finished.Load() {
+		rb.segs = rb.segs[:0]
+		return false
+	}
+	o := pm.out
+	mid := pm.act == actForward && pm.p.InPayload()
+	o.mu.Lock()
+	var err error
+	if !o.closeSent && len(rb.segs) > 0 {
+		bufs := net.Buffers(rb.segs)
+		o.nc.SetWriteDeadline(time.Now().Add(pm.c.pol().write))
+		_, err = bufs.WriteTo(o.nc)
+	}
+	rb.segs = rb.segs[:0]
+	o.mid = mid
+	if err == nil && !mid && o.pendingPing != nil {
+		err = o.writeLocked(o.pendingPing, pm.c.pol().write)
+		o.pendingPing = nil
+	}
+	o.mu.Unlock()
+	if err != nil {
+		pm.c.writeFailed(1-pm.dir, err)
+		return false
+	}
+	return true
+}
+
+// end writes out what was gathered before the frame that ends the
+// connection, then closes both sides as e says.
+func (pm *pump) end(rb *rbuf, e *ending) {
+	pm.act = actDrop
+	if pm.flush(rb) {
+		pm.c.shutdown(e.client, e.upstream, e.reason, true)
+	}
+}
+
+func dirName(dir int) string {
+	if dir == fromClient {
+		return "client"
+	}
+	return "upstream"
+}

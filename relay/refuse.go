@@ -1,0 +1,107 @@
+package relay
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// refusal is a canned answer to a handshake the guard will not upgrade.
+type refusal struct {
+	status     int
+	reason     string        // one line, the body; names the limit or rule
+	retryAfter time.Duration // 0: no Retry-After
+	header     string        // optional extra header
+	value      string
+}
+
+// writeRefusal writes r straight to the socket, without net/http and
+// without waiting long for a client that does not read. The caller
+// closes nc.
+func writeRefusal(nc net.Conn, r refusal) {
+	var buf [512]byte
+	b := append(buf[:0], "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(r.status), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(r.status)...)
+	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(r.reason)+1), 10)
+	if r.retryAfter > 0 {
+		b = append(b, "\r\nRetry-After: "...)
+		b = strconv.AppendInt(b, int64((r.retryAfter+time.Second-1)/time.Second), 10)
+	}
+	if r.header != "" {
+		b = append(b, "\r\n"...)
+		b = append(b, r.header...)
+		b = append(b, ": "...)
+		b = append(b, r.value...)
+	}
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, r.reason...)
+	b = append(b, '\n')
+	nc.SetWriteDeadline(time.Now().Add(time.Second))
+	nc.Write(b)
+}
+
+// refusalLog summarises refused and failed handshakes: one log line per
+// interval with counts by reason, instead of a line per refusal, which
+// during a flood would itself be the flood.
+type refusalLog struct {
+	log    *slog.Logger
+	mu     sync.Mutex
+	counts map[string]int // guarded by mu; keys are fixed reason names
+}
+
+func newRefusalLog(log *slog.Logger) *refusalLog {
+	return &refusalLog{log: log, counts: make(map[string]int)}
+}
+
+func (l *refusalLog) add(reason string) {
+	l.mu.Lock()
+	l.counts[reason]++
+	l.mu.Unlock()
+}
+
+// run logs a summary every interval until done is closed.
+func (l *refusalLog) run(done <-chan struct{}, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			l.flush(interval)
+			return
+		case <-t.C:
+			l.flush(interval)
+		}
+	}
+}
+
+func (l *refusalLog) flush(interval time.Duration) {
+	l.mu.Lock()
+	counts := l.counts
+	if len(counts) > 0 {
+		l.counts = make(map[string]int, len(counts))
+	}
+	l.mu.Unlock()
+	if len(counts) == 0 {
+		return
+	}
+	reasons := make([]string, 0, len(counts))
+	total := 0
+	for r, n := range counts {
+		reasons = append(reasons, r)
+		total += n
+	}
+	sort.Strings(reasons)
+	attrs := []slog.Attr{slog.Int("total", total), slog.Duration("interval", interval)}
+	for _, r := range reasons {
+		attrs = append(attrs, slog.Int(r, counts[r]))
+	}
+	l.log.LogAttrs(context.Background(), slog.LevelWarn, "handshakes not upgraded", attrs...)
+}

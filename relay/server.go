@@ -1,0 +1,340 @@
+// Package relay is wsguard's data plane: it accepts connections, admits
+// or refuses each WebSocket handshake before any upstream dial, and then
+// relays frames between client and upstream while it enforces the
+// route's policy (idle time counted in data frames, the guard's own
+// pings, lifetime, message size and rate, slow readers, close codes).
+//
+// Idle connections own no goroutine: one epoll instance waits on all of
+// them and wakes a short-lived pump when bytes arrive. The package is
+// Linux-only.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wsguard/wsguard/admission"
+	"github.com/wsguard/wsguard/config"
+	"github.com/wsguard/wsguard/frame"
+	"github.com/wsguard/wsguard/store"
+)
+
+// Options are the parts of a Server that do not come from the config.
+type Options struct {
+	// Logger receives the server's logs. Nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the server's metrics. Nil leaves them
+	// unregistered.
+	Registerer prometheus.Registerer
+}
+
+// Server is a WebSocket-aware reverse proxy. Create it with New, then
+// call Serve with a listener. Its methods are safe for concurrent use.
+type Server struct {
+	log      *slog.Logger
+	metrics  *relayMetrics
+	store    *store.Memory
+	adm      *admission.Admitter
+	routes   atomic.Pointer[routes]
+	poller   *poller
+	refusals *refusalLog
+
+	pending  atomic.Int64
+	draining atomic.Bool
+	closed   chan struct{} // closed by Close or at the end of Shutdown
+	once     sync.Once
+	hsWG     sync.WaitGroup // handshake goroutines
+
+	mu  sync.Mutex // guards lns
+	lns map[net.Listener]struct{}
+
+	connsMu sync.Mutex // guards conns, nconns, drained
+	conns   conn       // sentinel of the list of open connections
+	nconns  int
+	drained chan struct{} // closed when nconns reaches zero while draining
+}
+
+// Stats is a snapshot of the server's counts, for the admin API and
+// tests.
+type Stats struct {
+	Open           int  `json:"open"`            // upgraded connections
+	Pending        int  `json:"pending"`         // handshakes in progress
+	Counters       int  `json:"counters"`        // non-zero admission counters
+	RatePrefixes   int  `json:"rate_prefixes"`   // prefixes in the handshake-rate table
+	MaxConnections int  `json:"max_connections"` // limits.max_connections in force
+	Draining       bool `json:"draining"`
+}
+
+// New returns a Server for cfg, which must be valid (config.Validate).
+func New(cfg config.Config, opts Options) (*Server, error) {
+	rs, err := compileRoutes(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newPoller()
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	mem := store.NewMemory()
+	s := &Server{
+		log:      log,
+		metrics:  newRelayMetrics(opts.Registerer),
+		store:    mem,
+		adm:      admission.New(mem, admissionPolicy(cfg), cfg.Limits.RateTableSize),
+		poller:   p,
+		closed:   make(chan struct{}),
+		lns:      make(map[net.Listener]struct{}),
+		drained:  make(chan struct{}),
+		refusals: newRefusalLog(log),
+	}
+	s.conns.prev, s.conns.next = &s.conns, &s.conns
+	s.routes.Store(rs)
+	go p.run()
+	go s.refusals.run(s.closed, 10*time.Second)
+	return s, nil
+}
+
+func admissionPolicy(cfg config.Config) admission.Policy {
+	l := cfg.Limits
+	return admission.Policy{
+		MaxConnections: l.MaxConnections,
+		PerIP:          l.PerIP,
+		IPv4Prefix:     l.IPv4Prefix,
+		IPv6Prefix:     l.IPv6Prefix,
+		HandshakeRate:  l.HandshakeRate.PerSecond(),
+		HandshakeBurst: l.HandshakeBurst,
+		RetryAfter:     l.RetryAfter.Std(),
+	}
+}
+
+// Reload applies a new config to later handshakes. Open connections keep
+// the routes and policies they started with. Listen addresses are not
+// changed by a reload.
+func (s *Server) Reload(cfg config.Config) error {
+	rs, err := compileRoutes(cfg)
+	if err != nil {
+		return err
+	}
+	s.routes.Store(rs)
+	s.adm.SetPolicy(admissionPolicy(cfg))
+	return nil
+}
+
+// Serve accepts connections on ln until ln is closed or the server shuts
+// down. It always returns a non-nil error; after Shutdown or Close it is
+// net.ErrClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	select {
+	case <-s.closed:
+		s.mu.Unlock()
+		return net.ErrClosed
+	default:
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.lns, ln)
+		s.mu.Unlock()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.draining.Load() || errors.Is(err, net.ErrClosed) {
+				return net.ErrClosed
+			}
+			// Out of descriptors or a similar passing failure: wait a
+			// little rather than spin, as the kernel keeps the backlog.
+			var ne net.Error
+			if errors.As(err, &ne) || isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed", slog.String("error", err.Error()), slog.Duration("retry_in", backoff))
+				select {
+				case <-time.After(backoff):
+					continue
+				case <-s.closed:
+					return net.ErrClosed
+				}
+			}
+			return fmt.Errorf("accepting: %w", err)
+		}
+		backoff = 0
+		s.accept(nc)
+	}
+}
+
+// accept starts the handshake of a new connection, or refuses it at once
+// when too many handshakes are already in progress.
+func (s *Server) accept(nc net.Conn) {
+	rs := s.routes.Load()
+	if s.pending.Add(1) > int64(rs.cfg.Limits.MaxPendingHandshakes) {
+		s.pending.Add(-1)
+		s.metrics.Handshakes.WithLabelValues("refused", "max_pending_handshakes").Inc()
+		s.refusals.add("max_pending_handshakes")
+		writeRefusal(nc, refusal{status: 503, reason: "max_pending_handshakes limit reached", retryAfter: time.Second})
+		nc.Close()
+		return
+	}
+	s.metrics.Pending.Inc()
+	s.hsWG.Add(1)
+	go s.handshake(nc, rs, time.Now())
+}
+
+// register adds an upgraded connection to the list of open ones.
+func (s *Server) register(c *conn) {
+	s.connsMu.Lock()
+	c.prev, c.next = s.conns.prev, &s.conns
+	s.conns.prev.next = c
+	s.conns.prev = c
+	s.nconns++
+	s.connsMu.Unlock()
+	s.metrics.Open.WithLabelValues(c.route.path).Inc()
+}
+
+// connDone accounts for a finished connection.
+func (s *Server) connDone(c *conn) {
+	if err := s.adm.Release(context.Background(), c.lease); err != nil {
+		s.log.Error("releasing connection slot", slog.String("error", err.Error()))
+	}
+	s.connsMu.Lock()
+	c.prev.next, c.next.prev = c.next, c.prev
+	c.prev, c.next = nil, nil
+	s.nconns--
+	if s.nconns == 0 && s.draining.Load() {
+		select {
+		case <-s.drained:
+		default:
+			close(s.drained)
+		}
+	}
+	s.connsMu.Unlock()
+
+	c.mu.Lock()
+	code, by, reason := c.closeCode, c.closeBy, c.closeReason
+	c.mu.Unlock()
+	if code == 0 {
+		code = frame.CloseAbnormal
+	}
+	s.metrics.Open.WithLabelValues(c.route.path).Dec()
+	s.metrics.closed(code, by)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("connection closed", slog.String("route", c.route.path),
+			slog.Int("code", int(code)), slog.String("by", by), slog.String("reason", reason),
+			slog.Duration("age", time.Duration(time.Now().UnixNano()-c.start)))
+	}
+}
+
+// openConns returns the open connections.
+func (s *Server) openConns() []*conn {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	out := make([]*conn, 0, s.nconns)
+	for c := s.conns.next; c != &s.conns; c = c.next {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Stats returns the server's current counts.
+func (s *Server) Stats() Stats {
+	s.connsMu.Lock()
+	open := s.nconns
+	s.connsMu.Unlock()
+	return Stats{
+		Open:           open,
+		Pending:        int(s.pending.Load()),
+		Counters:       s.store.Len(),
+		RatePrefixes:   s.adm.RateTableLen(),
+		MaxConnections: s.routes.Load().cfg.Limits.MaxConnections,
+		Draining:       s.draining.Load(),
+	}
+}
+
+// Draining reports whether Shutdown has begun.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// Shutdown drains the server: it stops accepting, closes open
+// connections with 1001 spread over timeouts.drain, and waits for them
+// to end, or for ctx, after which the rest are dropped.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.draining.CompareAndSwap(false, true) {
+		return errors.New("relay: shutdown already started")
+	}
+	s.closeListeners()
+	rs := s.routes.Load()
+	drain := rs.cfg.Timeouts.Drain.Std()
+
+	conns := s.openConns()
+	if len(conns) == 0 {
+		s.connsMu.Lock()
+		if s.nconns == 0 {
+			close(s.drained)
+		}
+		s.connsMu.Unlock()
+	}
+	var gap time.Duration
+	if len(conns) > 0 {
+		gap = drain / time.Duration(len(conns))
+	}
+	var err error
+	for i, c := range conns {
+		c.shutdown(frame.CloseGoingAway, frame.CloseGoingAway, "going away", false)
+		if gap > 0 && i < len(conns)-1 {
+			select {
+			case <-time.After(gap):
+			case <-ctx.Done():
+				gap = 0
+			}
+		}
+	}
+	select {
+	case <-s.drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.Close()
+	return err
+}
+
+// Close stops the server at once: listeners close and every connection
+// drops without a close handshake.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		s.draining.Store(true)
+		s.closeListeners()
+		close(s.closed)
+		for _, c := range s.openConns() {
+			c.finish()
+		}
+		s.poller.close()
+	})
+	return nil
+}
+
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ln := range s.lns {
+		ln.Close()
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
