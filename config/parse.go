@@ -106,7 +106,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 type entry struct {
 	key   string        // full key path
 	node  *yaml.Node    // the value, possibly an alias
-	field reflect.Value // settable; invalid for list items of routes
+	field reflect.Value // settable; invalid for list items
 }
 
 // value decodes n into v, dispatching on v's kind. An empty (null) section

@@ -187,7 +187,8 @@ func checkAdmitted(t *testing.T, head []byte, r *Request) {
 	if err != nil {
 		t.Fatalf("admitted, but net/http refuses it: %v", err)
 	}
-	if hr.Method != string(r.Method) || hr.RequestURI != string(r.Target) || hr.Host != string(r.Get("Host")) {
+	if hr.Method != string(r.Method) || hr.RequestURI != string(r.Target) ||
+		hr.Host != string(r.Get("Host")) {
 		t.Fatalf("net/http reads %s %s host %q", hr.Method, hr.RequestURI, hr.Host)
 	}
 	for _, f := range r.Fields {

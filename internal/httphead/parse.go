@@ -11,7 +11,8 @@ const MaxFields = 100
 // client as a text/plain body with Status.
 //
 // The parse functions return a *ParseError for every syntax problem; use
-// errors.As to get at it.
+// errors.As to get at it. The values are shared between calls, so a flood
+// of bad heads costs no allocations: read them, never modify them.
 type ParseError struct {
 	Status int    // HTTP status to answer with: 400, or 431 for too many fields
 	Reason string // e.g. "invalid header name"
@@ -22,8 +23,7 @@ func (e *ParseError) Error() string {
 	return "httphead: " + e.Reason
 }
 
-// The parse errors are shared values, so a flood of bad heads allocates
-// nothing. Callers must not modify them.
+// The parse errors, one shared value per reason.
 var (
 	errEmpty        = badHead("empty head")
 	errUnterminated = badHead("head not terminated by an empty line")
@@ -43,6 +43,7 @@ var (
 	errTooMany      = &ParseError{Status: 431, Reason: "too many header fields"}
 )
 
+// badHead returns a ParseError answered with 400 Bad Request.
 func badHead(reason string) *ParseError {
 	return &ParseError{Status: 400, Reason: reason}
 }

@@ -75,7 +75,8 @@ func TestParseRequest(t *testing.T) {
 				t.Fatalf("unexpected error: %v", err)
 			}
 			if string(r.Method) != tt.wantMethod || string(r.Target) != tt.wantTarget {
-				t.Errorf("method, target = %q, %q; want %q, %q", r.Method, r.Target, tt.wantMethod, tt.wantTarget)
+				t.Errorf("method, target = %q, %q; want %q, %q",
+					r.Method, r.Target, tt.wantMethod, tt.wantTarget)
 			}
 			if r.Major != 1 || r.Minor != tt.wantMinor {
 				t.Errorf("version = %d.%d, want 1.%d", r.Major, r.Minor, tt.wantMinor)
@@ -150,7 +151,8 @@ func TestParseRequestRefuses(t *testing.T) {
 
 func TestParseErrorStatus(t *testing.T) {
 	t.Parallel()
-	_, err := ParseRequest([]byte("GET / HTTP/1.1\r\n"+strings.Repeat("A: b\r\n", MaxFields+1)+"\r\n"), nil)
+	tooMany := "GET / HTTP/1.1\r\n" + strings.Repeat("A: b\r\n", MaxFields+1) + "\r\n"
+	_, err := ParseRequest([]byte(tooMany), nil)
 	var pe *ParseError
 	if !errors.As(err, &pe) || pe.Status != 431 {
 		t.Fatalf("too many fields: err = %v, want status 431", err)
@@ -206,7 +208,8 @@ func TestParseResponse(t *testing.T) {
 				t.Fatalf("unexpected error: %v", err)
 			}
 			if r.Status != tt.wantStatus || string(r.Reason) != tt.wantReason {
-				t.Errorf("status, reason = %d, %q; want %d, %q", r.Status, r.Reason, tt.wantStatus, tt.wantReason)
+				t.Errorf("status, reason = %d, %q; want %d, %q",
+					r.Status, r.Reason, tt.wantStatus, tt.wantReason)
 			}
 		})
 	}

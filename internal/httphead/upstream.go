@@ -62,7 +62,9 @@ var handshakeFields = [...]string{
 // a control byte in a value) are dropped, a field whose name is not a token
 // is skipped, and an empty target becomes "/". None of this happens to a
 // Request from ParseRequest and the caller's own well-formed values.
-func AppendUpstreamRequest(dst []byte, r *Request, target []byte, clientIP string, proto string) []byte {
+func AppendUpstreamRequest(
+	dst []byte, r *Request, target []byte, clientIP, proto string,
+) []byte {
 	dst = append(dst, "GET "...)
 	start := len(dst)
 	dst = appendClean(dst, target, &targetChars)

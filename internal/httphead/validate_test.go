@@ -37,23 +37,44 @@ func minimalWith(drop string, extra ...string) []string {
 	return append(out, extra...)
 }
 
+// The helpers below build variants of a minimal handshake to GET /chat.
+
+// withLine replaces the request line.
+func withLine(requestLine string) string {
+	return handshake(requestLine, minimalFields...)
+}
+
+// with adds field lines.
+func with(lines ...string) string {
+	return handshake("GET /chat HTTP/1.1", minimalWith("", lines...)...)
+}
+
+// without removes the field called name.
+func without(name string) string {
+	return handshake("GET /chat HTTP/1.1", minimalWith(name)...)
+}
+
+// replaced replaces the field called name by the given lines.
+func replaced(name string, lines ...string) string {
+	return handshake("GET /chat HTTP/1.1", minimalWith(name, lines...)...)
+}
+
 func TestValidateUpgradeAccepts(t *testing.T) {
 	t.Parallel()
-	const get = "GET /chat HTTP/1.1"
 	tests := []struct {
 		name string
 		head string
 	}{
-		{"minimal", handshake(get, minimalFields...)},
+		{"minimal", with()},
 		{"browser", browserHandshake},
-		{"connection list", handshake(get, minimalWith("Connection", "Connection: keep-alive, Upgrade")...)},
-		{"connection on two lines", handshake(get, minimalWith("Connection", "Connection: keep-alive", "Connection: upgrade")...)},
-		{"upgrade case", handshake(get, minimalWith("Upgrade", "Upgrade: WebSocket")...)},
-		{"content-length zero", handshake(get, minimalWith("", "Content-Length: 0")...)},
-		{"host with port", handshake(get, minimalWith("Host", "Host: example.com:8080")...)},
-		{"ipv6 host", handshake(get, minimalWith("Host", "Host: [2001:db8::1]:443")...)},
-		{"query", handshake("GET /chat?token=a%20b&x=1 HTTP/1.1", minimalFields...)},
-		{"http/1.2", handshake("GET / HTTP/1.2", minimalFields...)},
+		{"connection list", replaced("Connection", "Connection: keep-alive, Upgrade")},
+		{"connection on two lines", replaced("Connection", "Connection: keep-alive", "Connection: upgrade")},
+		{"upgrade case", replaced("Upgrade", "Upgrade: WebSocket")},
+		{"content-length zero", with("Content-Length: 0")},
+		{"host with port", replaced("Host", "Host: example.com:8080")},
+		{"ipv6 host", replaced("Host", "Host: [2001:db8::1]:443")},
+		{"query", withLine("GET /chat?token=a%20b&x=1 HTTP/1.1")},
+		{"http/1.2", withLine("GET / HTTP/1.2")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,11 +93,16 @@ func TestValidateUpgradeAccepts(t *testing.T) {
 func TestValidateUpgradeRefuses(t *testing.T) {
 	t.Parallel()
 	const (
-		get         = "GET /chat HTTP/1.1"
-		notUpgrade  = "not a websocket upgrade"
-		badKey      = "invalid Sec-WebSocket-Key"
-		badVersion  = "unsupported websocket version"
-		bodyRefusal = "unexpected request body"
+		notGET     = "not a websocket upgrade: method must be GET"
+		not11      = "not a websocket upgrade: HTTP/1.1 required"
+		badTarget  = "invalid request target"
+		badHost    = "invalid host header"
+		hasBody    = "unexpected request body"
+		notUpgrade = "not a websocket upgrade"
+		badKey     = "invalid Sec-WebSocket-Key"
+		badVersion = "unsupported websocket version"
+		key        = "Sec-WebSocket-Key"
+		version    = "Sec-WebSocket-Version"
 	)
 	tests := []struct {
 		name       string
@@ -84,57 +110,41 @@ func TestValidateUpgradeRefuses(t *testing.T) {
 		wantStatus int
 		wantReason string
 	}{
-		{"post", handshake("POST /chat HTTP/1.1", minimalFields...), 400,
-			"not a websocket upgrade: method must be GET"},
-		{"lower-case get", handshake("get /chat HTTP/1.1", minimalFields...), 400,
-			"not a websocket upgrade: method must be GET"},
-		{"http/1.0", handshake("GET /chat HTTP/1.0", minimalFields...), 400,
-			"not a websocket upgrade: HTTP/1.1 required"},
-		{"http/2.0", handshake("GET /chat HTTP/2.0", minimalFields...), 400,
-			"not a websocket upgrade: HTTP/1.1 required"},
-		{"absolute-form target", handshake("GET http://example.com/chat HTTP/1.1", minimalFields...), 400,
-			"invalid request target"},
-		{"asterisk target", handshake("GET * HTTP/1.1", minimalFields...), 400, "invalid request target"},
-		{"fragment in target", handshake("GET /chat#x HTTP/1.1", minimalFields...), 400, "invalid request target"},
-		{"missing host", handshake(get, minimalWith("Host")...), 400, "missing host header"},
-		{"duplicate host", handshake(get, minimalWith("", "Host: evil.example")...), 400, "duplicate host header"},
-		{"duplicate identical host", handshake(get, minimalWith("", "host: example.com")...), 400,
-			"duplicate host header"},
-		{"empty host", handshake(get, minimalWith("Host", "Host:")...), 400, "invalid host header"},
-		{"space in host", handshake(get, minimalWith("Host", "Host: a b")...), 400, "invalid host header"},
-		{"path in host", handshake(get, minimalWith("Host", "Host: a/b")...), 400, "invalid host header"},
-		{"userinfo in host", handshake(get, minimalWith("Host", "Host: user@a")...), 400, "invalid host header"},
+		{"post", withLine("POST /chat HTTP/1.1"), 400, notGET},
+		{"lower-case get", withLine("get /chat HTTP/1.1"), 400, notGET},
+		{"http/1.0", withLine("GET /chat HTTP/1.0"), 400, not11},
+		{"http/2.0", withLine("GET /chat HTTP/2.0"), 400, not11},
+		{"absolute-form target", withLine("GET http://example.com/chat HTTP/1.1"), 400, badTarget},
+		{"asterisk target", withLine("GET * HTTP/1.1"), 400, badTarget},
+		{"fragment in target", withLine("GET /chat#x HTTP/1.1"), 400, badTarget},
+		{"missing host", without("Host"), 400, "missing host header"},
+		{"duplicate host", with("Host: evil.example"), 400, "duplicate host header"},
+		{"duplicate identical host", with("host: example.com"), 400, "duplicate host header"},
+		{"empty host", replaced("Host", "Host:"), 400, badHost},
+		{"space in host", replaced("Host", "Host: a b"), 400, badHost},
+		{"path in host", replaced("Host", "Host: a/b"), 400, badHost},
+		{"userinfo in host", replaced("Host", "Host: user@a"), 400, badHost},
 		{"content-length and transfer-encoding",
-			handshake(get, minimalWith("", "Content-Length: 5", "Transfer-Encoding: chunked")...), 400, bodyRefusal},
-		{"transfer-encoding", handshake(get, minimalWith("", "Transfer-Encoding: chunked")...), 400, bodyRefusal},
-		{"content-length", handshake(get, minimalWith("", "Content-Length: 5")...), 400, bodyRefusal},
-		{"content-length 00", handshake(get, minimalWith("", "Content-Length: 00")...), 400, bodyRefusal},
-		{"two content-lengths", handshake(get, minimalWith("", "Content-Length: 0", "Content-Length: 0")...), 400,
-			bodyRefusal},
-		{"no upgrade", handshake(get, minimalWith("Upgrade")...), 400, notUpgrade},
-		{"upgrade h2c", handshake(get, minimalWith("Upgrade", "Upgrade: h2c")...), 400, notUpgrade},
-		{"no connection", handshake(get, minimalWith("Connection")...), 400, notUpgrade},
-		{"connection keep-alive", handshake(get, minimalWith("Connection", "Connection: keep-alive")...), 400,
-			notUpgrade},
-		{"missing key", handshake(get, minimalWith("Sec-WebSocket-Key")...), 400, badKey},
-		{"duplicate key", handshake(get, minimalWith("", "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==")...), 400,
-			badKey},
-		{"key of 15 bytes", handshake(get, minimalWith("Sec-WebSocket-Key", "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA")...),
-			400, badKey},
-		{"key of 17 bytes", handshake(get, minimalWith("Sec-WebSocket-Key", "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA=")...),
-			400, badKey},
-		{"key unpadded", handshake(get, minimalWith("Sec-WebSocket-Key", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ")...),
-			400, badKey},
-		{"key non-canonical", handshake(get, minimalWith("Sec-WebSocket-Key", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZR==")...),
-			400, badKey},
-		{"key url alphabet", handshake(get, minimalWith("Sec-WebSocket-Key", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25j_Q==")...),
-			400, badKey},
-		{"missing version", handshake(get, minimalWith("Sec-WebSocket-Version")...), 426, badVersion},
-		{"version 8", handshake(get, minimalWith("Sec-WebSocket-Version", "Sec-WebSocket-Version: 8")...), 426,
-			badVersion},
-		{"version list", handshake(get, minimalWith("Sec-WebSocket-Version", "Sec-WebSocket-Version: 13, 8")...), 426,
-			badVersion},
-		{"duplicate version", handshake(get, minimalWith("", "Sec-WebSocket-Version: 13")...), 426, badVersion},
+			with("Content-Length: 5", "Transfer-Encoding: chunked"), 400, hasBody},
+		{"transfer-encoding", with("Transfer-Encoding: chunked"), 400, hasBody},
+		{"content-length", with("Content-Length: 5"), 400, hasBody},
+		{"content-length 00", with("Content-Length: 00"), 400, hasBody},
+		{"two content-lengths", with("Content-Length: 0", "Content-Length: 0"), 400, hasBody},
+		{"no upgrade", without("Upgrade"), 400, notUpgrade},
+		{"upgrade h2c", replaced("Upgrade", "Upgrade: h2c"), 400, notUpgrade},
+		{"no connection", without("Connection"), 400, notUpgrade},
+		{"connection keep-alive", replaced("Connection", "Connection: keep-alive"), 400, notUpgrade},
+		{"missing key", without(key), 400, badKey},
+		{"duplicate key", with(key + ": AAAAAAAAAAAAAAAAAAAAAA=="), 400, badKey},
+		{"key of 15 bytes", replaced(key, key+": AAAAAAAAAAAAAAAAAAAA"), 400, badKey},
+		{"key of 17 bytes", replaced(key, key+": AAAAAAAAAAAAAAAAAAAAAAA="), 400, badKey},
+		{"key unpadded", replaced(key, key+": dGhlIHNhbXBsZSBub25jZQ"), 400, badKey},
+		{"key non-canonical", replaced(key, key+": dGhlIHNhbXBsZSBub25jZR=="), 400, badKey},
+		{"key url alphabet", replaced(key, key+": dGhlIHNhbXBsZSBub25j_Q=="), 400, badKey},
+		{"missing version", without(version), 426, badVersion},
+		{"version 8", replaced(version, version+": 8"), 426, badVersion},
+		{"version list", replaced(version, version+": 13, 8"), 426, badVersion},
+		{"duplicate version", with(version + ": 13"), 426, badVersion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,7 +176,8 @@ func TestValidateUpgradeRefuses(t *testing.T) {
 func TestRejectError(t *testing.T) {
 	t.Parallel()
 	var err error = &Reject{Status: 426, Reason: "unsupported websocket version"}
-	if got, want := err.Error(), "httphead: handshake refused with 426: unsupported websocket version"; got != want {
+	want := "httphead: handshake refused with 426: unsupported websocket version"
+	if got := err.Error(); got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }
