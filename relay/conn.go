@@ -237,20 +237,15 @@ func (c *conn) shutdown(clientCode, upCode uint16, reason string, hard bool) {
 // failed: the other side gets a close frame unless one already went to
 // it, and both sockets close.
 func (c *conn) peerGone(dir int) {
-	c.mu.Lock()
-	if c.closeBy == "" {
-		c.closeBy = byClient
-		if dir == fromUpstream {
-			c.closeBy = byUpstream
-		}
-	}
-	c.mu.Unlock()
 	p := c.pol()
 	if dir == fromClient {
+		c.setCloser(byClient, "client went away")
 		c.outs[toUpstream].sendClose(frame.CloseGoingAway, "client went away", p.closeTimeout)
 	} else {
-		c.setCloseCode(frame.CloseInternalError)
-		c.outs[toClient].sendClose(frame.CloseInternalError, "upstream closed", p.closeTimeout)
+		c.setCloser(byUpstream, "upstream closed")
+		if c.outs[toClient].sendClose(frame.CloseInternalError, "upstream closed", p.closeTimeout) {
+			c.setCloseCode(frame.CloseInternalError)
+		}
 	}
 	c.finish()
 }
@@ -322,13 +317,14 @@ func (o *outStream) inject(f []byte, timeout time.Duration) error {
 }
 
 // sendClose writes a close frame unless one went out already or the
-// stream is inside a frame, where a close cannot go. Errors are ignored:
-// the sockets close right after, whatever the peer does.
-func (o *outStream) sendClose(code uint16, reason string, timeout time.Duration) {
+// stream is inside a frame, where a close cannot go, and reports whether
+// it did. Write errors are ignored: the sockets close right after,
+// whatever the peer does.
+func (o *outStream) sendClose(code uint16, reason string, timeout time.Duration) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closeSent || o.mid {
-		return
+		return false
 	}
 	var buf [frame.MaxHeaderSize + frame.MaxControlPayload]byte
 	payload := frame.AppendClosePayload(buf[frame.MaxHeaderSize:frame.MaxHeaderSize], code, reason)
@@ -342,6 +338,7 @@ func (o *outStream) sendClose(code uint16, reason string, timeout time.Duration)
 	}
 	o.closeSent = true
 	_ = o.writeLocked(f, timeout)
+	return true
 }
 
 func (o *outStream) writeLocked(b []byte, timeout time.Duration) error {

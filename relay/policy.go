@@ -144,67 +144,73 @@ func (pm *pump) onHeader(h frame.Header, now int64) (action, *ending) {
 		return actDrop, pm.violationEnding(err)
 	}
 	c := pm.c
-	done := c.closing.Load() || pm.sawClose.Load()
-	if pm.dir == fromUpstream {
-		if h.Op == frame.OpClose {
-			pm.sawClose.Store(true)
-			pm.finishAtEnd = c.pumps[fromClient].sawClose.Load()
-		}
-		if done {
-			return actDrop, nil
-		}
-		if h.Op.IsData() && c.pol().idleBoth {
+	switch {
+	case h.Op == frame.OpClose:
+		return actCollect, nil
+	case c.closing.Load() || pm.sawClose.Load():
+		// Nothing but a close may follow a close.
+		return actDrop, nil
+	case h.Op == frame.OpPong && pm.dir == fromClient:
+		return actCollect, nil
+	case !h.Op.IsData():
+		return actForward, nil
+	case pm.dir == fromUpstream:
+		if c.pol().idleBoth {
 			c.touch(now)
 		}
 		return actForward, nil
 	}
-
-	switch {
-	case h.Op == frame.OpPong || h.Op == frame.OpClose:
-		return actCollect, nil
-	case done:
-		return actDrop, nil
-	case h.Op.IsData():
-		c.touch(now)
-		if max := c.pol().maxSize; max > 0 && pm.seq.MessageSize() > max {
-			c.srv.metrics.tooBig.Inc()
-			return actDrop, &ending{frame.CloseTooBig, frame.CloseGoingAway, "message too big"}
-		}
+	c.touch(now)
+	if max := c.pol().maxSize; max > 0 && pm.seq.MessageSize() > max {
+		c.srv.metrics.tooBig.Inc()
+		return actDrop, &ending{frame.CloseTooBig, frame.CloseGoingAway, "message too big"}
 	}
 	return actForward, nil
 }
 
-// onControl handles a client pong or close frame collected whole. It
-// reports whether to forward it and whether the connection is done once
-// it is forwarded.
-func (pm *pump) onControl() (forward, finish bool, end *ending) {
+// control is what to do with a collected control frame.
+type control struct {
+	forward bool // pass it on
+	isClose bool // it is a close frame: the stream it goes to ends
+	finish  bool // the close handshake is complete once it is passed on
+}
+
+// onControl handles a control frame collected whole: a client pong, or a
+// close frame from either side.
+func (pm *pump) onControl() (control, *ending) {
 	c := pm.c
 	h := pm.p.Header()
 	var buf [frame.MaxControlPayload]byte
 	payload := buf[:copy(buf[:], pm.ctl.b[h.Size():pm.ctl.n])]
-	frame.MaskBytes(h.Mask, 0, payload)
+	if h.Masked {
+		frame.MaskBytes(h.Mask, 0, payload)
+	}
 
 	if h.Op == frame.OpPong {
 		if c.isGuardPong(payload) {
-			return false, false, nil
+			return control{}, nil
 		}
-		return !c.closing.Load() && !pm.sawClose.Load(), false, nil
+		return control{forward: !c.closing.Load() && !pm.sawClose.Load()}, nil
 	}
 	code, reason, err := frame.ParseClosePayload(payload)
 	if err != nil {
-		return false, false, pm.violationEnding(err)
+		return control{}, pm.violationEnding(err)
 	}
 	if pm.sawClose.Swap(true) {
-		return false, false, nil // a second close frame: ignore it
+		return control{}, nil // a second close frame: ignore it
 	}
-	upDone := c.pumps[fromUpstream].sawClose.Load()
+	otherDone := c.pumps[1-pm.dir].sawClose.Load()
 	if c.closing.Load() {
 		// The answer to the guard's own close.
-		return false, upDone, nil
+		return control{finish: otherDone}, nil
 	}
-	c.setCloser(byClient, reason)
+	if pm.dir == fromClient {
+		c.setCloser(byClient, reason)
+	} else {
+		c.setCloser(byUpstream, reason)
+	}
 	c.setCloseCode(code)
-	return true, upDone, nil
+	return control{forward: true, isClose: true, finish: otherDone}, nil
 }
 
 // violationEnding maps a protocol error of this pump's peer to how the

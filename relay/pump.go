@@ -71,12 +71,11 @@ type pump struct {
 	out        *outStream
 	registered bool
 
-	p           frame.Parser
-	seq         frame.Sequencer
-	act         action
-	ctl         *ctlBuf
-	finishAtEnd bool        // the frame in progress completes the close handshake
-	sawClose    atomic.Bool // this pump's peer sent a close frame
+	p        frame.Parser
+	seq      frame.Sequencer
+	act      action
+	ctl      *ctlBuf
+	sawClose atomic.Bool // this pump's peer sent a close frame
 
 	bucket admission.Bucket // client message rate
 
@@ -272,24 +271,31 @@ func (pm *pump) process(rb *rbuf, b []byte) (consumed int, v verdict, wait time.
 		if ev == frame.EventNone || !pm.p.FrameDone() {
 			continue
 		}
-		if pm.act == actCollect {
-			rb.segs = append(rb.segs, b[run:pos])
-			run = pos
-			fwd, fin, end := pm.onControl()
-			if end != nil {
-				pm.end(rb, end)
+		if pm.act != actCollect {
+			continue
+		}
+		rb.segs = append(rb.segs, b[run:pos])
+		run = pos
+		ctl, end := pm.onControl()
+		if end != nil {
+			pm.end(rb, end)
+			return pos, vStop, 0
+		}
+		if ctl.forward && !pm.addCopy(rb, pm.ctl.b[:pm.ctl.n]) {
+			return pos, vStop, 0
+		}
+		ctlPool.Put(pm.ctl)
+		pm.ctl = nil
+		if ctl.isClose {
+			// Write up to the close now: nothing may follow it.
+			if !pm.flush(rb) {
 				return pos, vStop, 0
 			}
-			if fwd && !pm.addCopy(rb, pm.ctl.b[:pm.ctl.n]) {
-				return pos, vStop, 0
-			}
-			ctlPool.Put(pm.ctl)
-			pm.ctl = nil
-			finishAfter = finishAfter || fin
+			pm.out.mu.Lock()
+			pm.out.closeSent = true
+			pm.out.mu.Unlock()
 		}
-		if pm.finishAtEnd {
-			finishAfter = true
-		}
+		finishAfter = finishAfter || ctl.finish
 	}
 	rb.segs = append(rb.segs, b[run:pos])
 	if !pm.flush(rb) {
