@@ -25,6 +25,19 @@ type Config struct {
 	// Routes map path prefixes to upstreams; the longest prefix wins.
 	Routes []Route `yaml:"routes"`
 
+	// TrustedProxies lists the CIDRs (or single addresses) of proxies in
+	// front of wsguard. Only from these peers are forwarding headers and
+	// PROXY protocol headers believed. Default empty.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ClientIPHeader is the header trusted proxies name the client in:
+	// "x-forwarded-for" (default), "forwarded" (RFC 7239) or "x-real-ip".
+	ClientIPHeader string `yaml:"client_ip_header"`
+	// ProxyProtocol is "off" (default), "optional" or "required": whether
+	// trusted peers send a PROXY protocol (v1 or v2) header first.
+	ProxyProtocol string `yaml:"proxy_protocol"`
+	// Auth configures JWT authentication; see Auth.
+	Auth Auth `yaml:"auth"`
+
 	Limits   Limits   `yaml:"limits"`
 	Timeouts Timeouts `yaml:"timeouts"`
 	Messages Messages `yaml:"messages"`
@@ -71,6 +84,16 @@ type Limits struct {
 	// Refusals answer 429.
 	HandshakeRate  Rate `yaml:"handshake_rate"`
 	HandshakeBurst int  `yaml:"handshake_burst"`
+	// PerUser caps open connections per authenticated user, default 100.
+	// Refusals answer 429.
+	PerUser int `yaml:"per_user"`
+	// AnonymousShare is the share of MaxConnections that connections
+	// without a token may hold when auth is configured but not required,
+	// default 50%. Refusals answer 503.
+	AnonymousShare Percent `yaml:"anonymous_share"`
+	// PrefixTiers are looser address prefixes with limits of their own,
+	// e.g. IPv6 /56 and IPv4 /24. Default none.
+	PrefixTiers []PrefixTier `yaml:"prefix_tiers"`
 	// RateTableSize bounds how many client prefixes the handshake-rate
 	// table remembers, default 100000; the least recently seen go first.
 	RateTableSize int `yaml:"rate_table_size"`

@@ -25,6 +25,8 @@ func Default() Config {
 			MaxConnections:       maxConns,
 			MaxPendingHandshakes: pending,
 			PerIP:                100,
+			PerUser:              100,
+			AnonymousShare:       0.5,
 			IPv4Prefix:           32,
 			IPv6Prefix:           64,
 			HandshakeRate:        20,
@@ -50,7 +52,20 @@ func Default() Config {
 			Burst:    200,
 			OverRate: "throttle",
 		},
-		Log: Log{Format: "text", Level: "info"},
+		Log:            Log{Format: "text", Level: "info"},
+		ClientIPHeader: "x-forwarded-for",
+		ProxyProtocol:  "off",
+		Auth: Auth{
+			JWT: JWT{
+				Leeway:       Duration(30 * time.Second),
+				UserClaim:    "sub",
+				MaxTokenSize: 4 * KiB,
+				JWKSRefresh:  Duration(5 * time.Minute),
+			},
+			TokenSources: []string{"header", "query"},
+			QueryParam:   "access_token",
+			Cookie:       "access_token",
+		},
 	}
 }
 

@@ -216,6 +216,15 @@ func (d *decoder) scalar(n *yaml.Node, line int, key string, v reflect.Value) {
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(n.Value)
+	case reflect.Bool:
+		switch n.Value {
+		case "true":
+			v.SetBool(true)
+		case "false":
+			v.SetBool(false)
+		default:
+			d.fail(line, key, "invalid boolean %q (use true or false)", n.Value)
+		}
 	case reflect.Int:
 		i, err := strconv.ParseInt(n.Value, 10, strconv.IntSize)
 		switch {

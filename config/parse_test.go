@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -35,7 +36,8 @@ func sameSettings(t *testing.T, got, want Config) {
 	t.Helper()
 	if got.Listen != want.Listen || got.AdminListen != want.AdminListen ||
 		!slices.Equal(got.AllowedOrigins, want.AllowedOrigins) ||
-		got.Limits != want.Limits || got.Timeouts != want.Timeouts ||
+		!reflect.DeepEqual(got.Limits, want.Limits) || got.Timeouts != want.Timeouts ||
+		!reflect.DeepEqual(got.Auth, want.Auth) || got.ProxyProtocol != want.ProxyProtocol ||
 		got.Messages != want.Messages || got.Log != want.Log ||
 		len(got.Routes) != len(want.Routes) {
 		t.Fatalf("settings differ:\n got %+v\nwant %+v", got, want)
