@@ -1,8 +1,3 @@
-// Package clientip decides which address a connection counts under.
-//
-// Addresses aggregate to prefixes before they are counted: one IPv6
-// subscriber holds a whole /64 (often a /56), so counting single IPv6
-// addresses would let one attacker open endless "different" clients.
 package clientip
 
 import "net/netip"
