@@ -31,7 +31,15 @@ func (b *Bucket) TakeAt(now time.Time, rate float64, burst int) (ok bool, wait t
 		b.tokens--
 		return true, 0
 	}
-	return false, time.Duration((1 - b.tokens) / rate * 1e9)
+	wait = time.Duration((1 - b.tokens) / rate * 1e9)
+	if wait <= 0 {
+		// Short of a whole token by rounding error only: refills add up
+		// in floating point, so a token that is due may sum to just
+		// under 1. It is due now, and a refusal must name a wait.
+		b.tokens = 0
+		return true, 0
+	}
+	return false, wait
 }
 
 // rateTable keeps one Bucket per client prefix, at most size of them; the

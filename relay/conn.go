@@ -197,6 +197,10 @@ func (c *conn) isGuardPong(payload []byte) bool {
 	if seq == c.pingSeq && c.pongDue != 0 {
 		c.pongDue = 0
 		c.srv.metrics.pongsReceived.Inc()
+		// The timer waits for the pong deadline, which may come after
+		// the next ping is due (pong_timeout > ping_interval).
+		now := time.Now().UnixNano()
+		c.timer.Reset(time.Duration(c.nextDeadlineLocked(now) - now))
 	}
 	c.mu.Unlock()
 	return true

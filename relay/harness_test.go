@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,3 +288,65 @@ func wsURL(addr, path string) string { return fmt.Sprintf("ws://%s%s", addr, pat
 
 // httpToWS turns an httptest URL into the upstream form the config takes.
 func upstreamOf(srv *httptest.Server) string { return strings.TrimSuffix(srv.URL, "/") }
+
+// rawBackend is a WebSocket backend written by hand on a loopback TCP
+// listener, for tests that need what a library would not do (drop the
+// connection, show every frame as it came). It answers each upgrade
+// request with a valid 101 and then calls serve on a goroutine of its
+// own; the connection is closed when serve returns or the test ends.
+// It returns the upstream URL.
+func rawBackend(t testing.TB, serve func(nc net.Conn, br *bufio.Reader)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex // guards conns and closed
+		conns  []net.Conn
+		closed bool
+		wg     sync.WaitGroup
+	)
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, nc)
+			if closed {
+				nc.Close() // the test ended as this one came in
+			}
+			mu.Unlock()
+			wg.Go(func() {
+				defer nc.Close()
+				nc.SetDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(nc)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				accept := httphead.AcceptKey([]byte(req.Header.Get("Sec-WebSocket-Key")))
+				resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" +
+					"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\n"
+				if _, err := io.WriteString(nc, resp); err != nil {
+					return
+				}
+				nc.SetDeadline(time.Time{})
+				serve(nc, br)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		closed = true
+		for _, nc := range conns {
+			nc.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return "http://" + ln.Addr().String()
+}

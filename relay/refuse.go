@@ -85,13 +85,14 @@ func (l *refusalLog) run(done <-chan struct{}, interval time.Duration) {
 func (l *refusalLog) flush(interval time.Duration) {
 	l.mu.Lock()
 	counts := l.counts
-	if len(counts) > 0 {
-		l.counts = make(map[string]int, len(counts))
-	}
-	l.mu.Unlock()
 	if len(counts) == 0 {
+		// Decided under the lock: an empty map stays in place, and add
+		// may write to it as soon as the lock is released.
+		l.mu.Unlock()
 		return
 	}
+	l.counts = make(map[string]int, len(counts))
+	l.mu.Unlock()
 	reasons := make([]string, 0, len(counts))
 	total := 0
 	for r, n := range counts {

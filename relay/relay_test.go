@@ -56,8 +56,8 @@ func TestIdleTimeoutIgnoresPings(t *testing.T) {
 		c.Timeouts.Idle = config.Duration(idle)
 		c.Timeouts.PingInterval = 0
 	}))
+	start := time.Now() // before the dial: the guard's clock starts after it
 	c := mustDialRaw(t, g.Addr)
-	start := time.Now()
 
 	// A ping every 50 ms, and no data: the guard must not count them.
 	stop := make(chan struct{})
@@ -84,23 +84,24 @@ func TestIdleTimeoutIgnoresPings(t *testing.T) {
 func TestIdleTimeoutResetByData(t *testing.T) {
 	t.Parallel()
 	backend := echoBackend(t, nil)
-	const idle = 300 * time.Millisecond
+	// Generous against stalls of a loaded machine: data every idle/10.
+	const idle = 2 * time.Second
 	g := startGuard(t, testConfig(t, upstreamOf(backend), func(c *config.Config) {
 		c.Timeouts.Idle = config.Duration(idle)
 		c.Timeouts.PingInterval = 0
 	}))
 	c := mustDialRaw(t, g.Addr)
 
-	// Data every idle/4 for three idle periods keeps the connection open:
+	// Data for two and a half idle periods keeps the connection open:
 	// every echo comes back.
-	end := time.Now().Add(3 * idle)
+	end := time.Now().Add(5 * idle / 2)
 	for time.Now().Before(end) {
 		c.write(true, frame.OpText, []byte("x"))
 		h, _, err := c.read(5 * time.Second)
 		if err != nil || h.Op != frame.OpText {
 			t.Fatalf("echo while active: %v %v", h.Op, err)
 		}
-		time.Sleep(idle / 4) // pacing the client, not synchronisation
+		time.Sleep(idle / 10) // pacing the client, not synchronisation
 	}
 	c.expectClose(frame.CloseGoingAway, "idle timeout", 10*time.Second)
 }
@@ -113,8 +114,8 @@ func TestPongTimeoutClosesSilentClient(t *testing.T) {
 		c.Timeouts.PingInterval = config.Duration(interval)
 		c.Timeouts.PongTimeout = config.Duration(timeout)
 	}))
+	start := time.Now() // before the dial: the guard's clock starts after it
 	c := mustDialRaw(t, g.Addr)
-	start := time.Now()
 	pings := 0
 	cf, err := c.readUntilClose(10*time.Second, func(h frame.Header, p []byte) {
 		if h.Op == frame.OpPing && strings.HasPrefix(string(p), pingPrefix) {
@@ -137,17 +138,16 @@ func TestPongTimeoutClosesSilentClient(t *testing.T) {
 	g.waitIdle(t)
 }
 
-func TestAnsweredPingsKeepClientAndStayHidden(t *testing.T) {
+func TestAnsweredPingsKeepClient(t *testing.T) {
 	t.Parallel()
-	// The backend counts pongs it receives: the guard must consume the
-	// answers to its own pings.
-	pongs := make(chan struct{}, 100)
+	// That the answers stay hidden from the backend is asserted by
+	// TestPingsAndPongsThroughGuard; here the client answers five pings
+	// and must stay connected.
 	backend := echoBackend(t, nil)
-	_ = pongs
 	const interval = 100 * time.Millisecond
 	g := startGuard(t, testConfig(t, upstreamOf(backend), func(c *config.Config) {
 		c.Timeouts.PingInterval = config.Duration(interval)
-		c.Timeouts.PongTimeout = config.Duration(interval)
+		c.Timeouts.PongTimeout = config.Duration(5 * time.Second)
 	}))
 	c := mustDialRaw(t, g.Addr)
 	answered := 0

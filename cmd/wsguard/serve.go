@@ -123,6 +123,12 @@ func serve(args []string, stderr io.Writer) int {
 
 // runServer serves until SIGTERM or SIGINT, reloading on SIGHUP.
 func runServer(f *serveFlags, cfg config.Config, log *slog.Logger, level *slog.LevelVar) error {
+	// Catch signals before anything listens: once the admin listener
+	// answers, a SIGTERM must drain and a SIGHUP reload, not kill.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := relay.New(cfg, relay.Options{Logger: log, Registerer: reg})
@@ -154,9 +160,6 @@ func runServer(f *serveFlags, cfg config.Config, log *slog.Logger, level *slog.L
 		slog.Int("routes", len(cfg.Routes)), slog.Int("max_connections", cfg.Limits.MaxConnections),
 		slog.String("version", buildVersion()))
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	for {
 		select {
 		case err := <-serveErr:
