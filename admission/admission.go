@@ -28,6 +28,29 @@ type Policy struct {
 	HandshakeRate  float64       // handshakes per second per prefix (429)
 	HandshakeBurst int           // bucket size of HandshakeRate
 	RetryAfter     time.Duration // Retry-After of connection-limit refusals
+	PerUser        int           // connections per authenticated user (429)
+	// AnonymousShare is the share of MaxConnections that anonymous
+	// connections may hold where auth is optional (Request.Anonymous).
+	AnonymousShare float64
+	Tiers          []Tier // looser prefixes with limits of their own (429)
+}
+
+// Tier is a looser client prefix with a limit of its own. Exactly one of
+// IPv4Prefix and IPv6Prefix applies to a given address.
+type Tier struct {
+	IPv4Prefix int // prefix length for IPv4 clients; 0: the tier ignores them
+	IPv6Prefix int // prefix length for IPv6 clients; 0: the tier ignores them
+	Limit      int
+}
+
+// Request is an identified handshake asking for connection slots.
+type Request struct {
+	Addr  netip.Addr // the client address, as decided by clientip
+	Route *Route     // nil: no route limits
+	User  string     // authenticated user id; "" when anonymous
+	// Anonymous marks a handshake without a user where auth is configured
+	// but optional: it counts against the anonymous share.
+	Anonymous bool
 }
 
 // Route holds limits scoped to one route. Name identifies the route in
@@ -61,7 +84,9 @@ func (r *Refusal) Error() string {
 type Lease struct {
 	prefix netip.Prefix
 	route  string
-	scopes uint8 // bit i set: claimed a counter of scope i
+	user   string
+	tiers  *[]netip.Prefix // tier prefixes claimed; nil without tiers (a pointer keeps Lease comparable)
+	scopes uint8           // bit i set: claimed a counter of scope i
 }
 
 // Prefix returns the client prefix the lease counts under.
@@ -102,43 +127,90 @@ func (a *Admitter) SetPolicy(p Policy) { a.policy.Store(&p) }
 func (a *Admitter) Policy() Policy { return *a.policy.Load() }
 
 // Admit decides on a handshake from addr for route r (nil: no route
-// limits). It returns a Lease, or a Refusal, or an error when the store
+// limits): Handshake, then Acquire for an anonymous client where auth is
+// off. It returns a Lease, or a Refusal, or an error when the store
 // could not decide.
 func (a *Admitter) Admit(ctx context.Context, addr netip.Addr, r *Route) (Lease, *Refusal, error) {
+	if ref := a.Handshake(addr, r); ref != nil {
+		return Lease{}, ref, nil
+	}
+	return a.Acquire(ctx, Request{Addr: addr, Route: r})
+}
+
+// Handshake takes a handshake-rate token for addr's prefix, instance-wide
+// and on route r. It runs before anything costly (token verification,
+// the store), so that a flood is refused at the price of a lookup.
+func (a *Admitter) Handshake(addr netip.Addr, r *Route) *Refusal {
 	p := a.policy.Load()
 	prefix := clientip.Prefix(addr, p.IPv4Prefix, p.IPv6Prefix)
 	now := a.now()
-
 	if ref := a.takeRate(a.rates, prefix, now, p.HandshakeRate, p.HandshakeBurst, "handshake_rate"); ref != nil {
-		return Lease{}, ref, nil
+		return ref
 	}
 	if r != nil && r.HandshakeRate > 0 {
-		if ref := a.takeRate(a.routeTable(r.Name), prefix, now, r.HandshakeRate, r.HandshakeBurst, "route.handshake_rate"); ref != nil {
-			return Lease{}, ref, nil
-		}
+		return a.takeRate(a.routeTable(r.Name), prefix, now, r.HandshakeRate, r.HandshakeBurst, "route.handshake_rate")
 	}
+	return nil
+}
 
-	l := Lease{prefix: prefix, scopes: 1<<store.ScopeGlobal | 1<<store.ScopeIP}
-	var buf [4]store.Claim
-	claims := append(buf[:0],
-		store.Claim{Key: store.Key{Scope: store.ScopeGlobal}, Limit: p.MaxConnections},
-		store.Claim{Key: store.Key{Scope: store.ScopeIP, Prefix: prefix}, Limit: p.PerIP})
-	if r != nil {
+// Acquire takes every connection counter that applies to req, or none.
+func (a *Admitter) Acquire(ctx context.Context, req Request) (Lease, *Refusal, error) {
+	p := a.policy.Load()
+	prefix := clientip.Prefix(req.Addr, p.IPv4Prefix, p.IPv6Prefix)
+	l := Lease{prefix: prefix, user: req.User}
+
+	var buf [8]store.Claim
+	claims := buf[:0]
+	claim := func(s store.Scope, k store.Key, limit int) {
+		k.Scope = s
+		l.scopes |= 1 << s
+		claims = append(claims, store.Claim{Key: k, Limit: limit})
+	}
+	claim(store.ScopeGlobal, store.Key{}, p.MaxConnections)
+	claim(store.ScopeIP, store.Key{Prefix: prefix}, p.PerIP)
+	if r := req.Route; r != nil {
 		l.route = r.Name
 		if r.MaxConnections > 0 {
-			l.scopes |= 1 << store.ScopeRoute
-			claims = append(claims, store.Claim{Key: store.Key{Scope: store.ScopeRoute, Route: r.Name}, Limit: r.MaxConnections})
+			claim(store.ScopeRoute, store.Key{Route: r.Name}, r.MaxConnections)
 		}
 		if r.PerIP > 0 {
-			l.scopes |= 1 << store.ScopeRouteIP
-			claims = append(claims, store.Claim{Key: store.Key{Scope: store.ScopeRouteIP, Route: r.Name, Prefix: prefix}, Limit: r.PerIP})
+			claim(store.ScopeRouteIP, store.Key{Route: r.Name, Prefix: prefix}, r.PerIP)
 		}
 	}
+	if req.User != "" {
+		claim(store.ScopeUser, store.Key{User: req.User}, p.PerUser)
+	} else if req.Anonymous {
+		limit := int(p.AnonymousShare * float64(p.MaxConnections))
+		if limit < 1 {
+			return Lease{}, &Refusal{Limit: "anonymous_share", Status: http.StatusServiceUnavailable, RetryAfter: p.RetryAfter}, nil
+		}
+		claim(store.ScopeAnonymous, store.Key{}, limit)
+	}
+	tierStart := len(claims)
+	for _, t := range p.Tiers {
+		bits := t.IPv6Prefix
+		if req.Addr.Unmap().Is4() {
+			bits = t.IPv4Prefix
+		}
+		if bits == 0 {
+			continue
+		}
+		tp := clientip.Prefix(req.Addr, bits, bits)
+		if l.tiers == nil {
+			l.tiers = new([]netip.Prefix)
+		}
+		*l.tiers = append(*l.tiers, tp)
+		claim(store.ScopeTier, store.Key{Prefix: tp}, t.Limit)
+	}
+
 	full, err := a.store.Acquire(ctx, claims)
 	if err != nil {
 		return Lease{}, nil, fmt.Errorf("acquiring connection slot: %w", err)
 	}
 	if full >= 0 {
+		if full >= tierStart {
+			return Lease{}, &Refusal{Limit: "prefix_tiers", Status: http.StatusTooManyRequests, RetryAfter: p.RetryAfter}, nil
+		}
 		return Lease{}, refusalFor(claims[full].Key.Scope, p.RetryAfter), nil
 	}
 	return l, nil, nil
@@ -146,20 +218,29 @@ func (a *Admitter) Admit(ctx context.Context, addr netip.Addr, r *Route) (Lease,
 
 // Release returns a lease's slots. Releasing the zero Lease is a no-op.
 func (a *Admitter) Release(ctx context.Context, l Lease) error {
-	var buf [4]store.Key
+	var buf [8]store.Key
 	keys := buf[:0]
-	for s := store.ScopeGlobal; s <= store.ScopeRouteIP; s++ {
+	for s := store.ScopeGlobal; s < store.ScopeTier; s++ {
 		if l.scopes&(1<<s) == 0 {
 			continue
 		}
 		k := store.Key{Scope: s}
-		if s == store.ScopeRoute || s == store.ScopeRouteIP {
+		switch s {
+		case store.ScopeRoute:
 			k.Route = l.route
-		}
-		if s == store.ScopeIP || s == store.ScopeRouteIP {
+		case store.ScopeIP:
 			k.Prefix = l.prefix
+		case store.ScopeRouteIP:
+			k.Route, k.Prefix = l.route, l.prefix
+		case store.ScopeUser:
+			k.User = l.user
 		}
 		keys = append(keys, k)
+	}
+	if l.tiers != nil {
+		for _, tp := range *l.tiers {
+			keys = append(keys, store.Key{Scope: store.ScopeTier, Prefix: tp})
+		}
 	}
 	if len(keys) == 0 {
 		return nil
@@ -201,6 +282,10 @@ func refusalFor(s store.Scope, retry time.Duration) *Refusal {
 		return &Refusal{Limit: "route.max_connections", Status: http.StatusServiceUnavailable, RetryAfter: retry}
 	case store.ScopeRouteIP:
 		return &Refusal{Limit: "route.per_ip", Status: http.StatusTooManyRequests, RetryAfter: retry}
+	case store.ScopeUser:
+		return &Refusal{Limit: "per_user", Status: http.StatusTooManyRequests, RetryAfter: retry}
+	case store.ScopeAnonymous:
+		return &Refusal{Limit: "anonymous_share", Status: http.StatusServiceUnavailable, RetryAfter: retry}
 	}
 	return &Refusal{Limit: "per_ip", Status: http.StatusTooManyRequests, RetryAfter: retry}
 }

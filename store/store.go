@@ -14,10 +14,13 @@ type Scope uint8
 
 // Scopes of counters.
 const (
-	ScopeGlobal  Scope = iota + 1 // every connection of the instance
-	ScopeRoute                    // connections on one route
-	ScopeIP                       // connections from one client prefix
-	ScopeRouteIP                  // connections from one client prefix on one route
+	ScopeGlobal    Scope = iota + 1 // every connection of the instance
+	ScopeRoute                      // connections on one route
+	ScopeIP                         // connections from one client prefix
+	ScopeRouteIP                    // connections from one client prefix on one route
+	ScopeUser                       // connections of one authenticated user
+	ScopeAnonymous                  // connections without a user, where auth is optional
+	ScopeTier                       // connections from one looser prefix tier
 )
 
 // String returns the scope's name as used in keys and metrics.
@@ -31,6 +34,12 @@ func (s Scope) String() string {
 		return "ip"
 	case ScopeRouteIP:
 		return "route_ip"
+	case ScopeUser:
+		return "user"
+	case ScopeAnonymous:
+		return "anonymous"
+	case ScopeTier:
+		return "tier"
 	}
 	return fmt.Sprintf("scope(%d)", uint8(s))
 }
@@ -40,7 +49,8 @@ func (s Scope) String() string {
 type Key struct {
 	Scope  Scope
 	Route  string       // ScopeRoute, ScopeRouteIP
-	Prefix netip.Prefix // ScopeIP, ScopeRouteIP
+	Prefix netip.Prefix // ScopeIP, ScopeRouteIP, ScopeTier
+	User   string       // ScopeUser
 }
 
 // String renders the key for logs and for stores that need text keys.
@@ -54,6 +64,12 @@ func (k Key) String() string {
 		return "ip:" + k.Prefix.String()
 	case ScopeRouteIP:
 		return "route_ip:" + k.Route + "|" + k.Prefix.String()
+	case ScopeUser:
+		return "user:" + k.User
+	case ScopeAnonymous:
+		return "anonymous"
+	case ScopeTier:
+		return "tier:" + k.Prefix.String()
 	}
 	return k.Scope.String()
 }
