@@ -12,20 +12,21 @@ const namespace = "wsguard"
 // Relay holds the collectors of the gateway's data plane. Create it with
 // NewRelay; its methods are safe for concurrent use.
 type Relay struct {
-	Open        *prometheus.GaugeVec   // open connections by route
-	Pending     prometheus.Gauge       // handshakes accepted but not yet upgraded
-	Handshakes  *prometheus.CounterVec // handshakes by outcome and reason
-	Closes      *prometheus.CounterVec // closes by code and by whom
-	Frames      *prometheus.CounterVec // frames by direction
-	Bytes       *prometheus.CounterVec // bytes by direction
-	Violations  *prometheus.CounterVec // protocol violations by offender
-	Throttled   prometheus.Counter     // times a client was paused for its message rate
-	TooBig      prometheus.Counter     // messages over messages.max_size
-	SlowReaders prometheus.Counter     // clients closed for not reading
-	PingsSent   prometheus.Counter     // the guard's own pings
-	PongsOK     prometheus.Counter     // pongs that answered them in time
-	Handshake   prometheus.Histogram   // seconds from accept to upgrade or refusal
-	Dial        prometheus.Histogram   // seconds to dial the upstream
+	Open         *prometheus.GaugeVec   // open connections by route
+	Pending      prometheus.Gauge       // handshakes accepted but not yet upgraded
+	Handshakes   *prometheus.CounterVec // handshakes by outcome and reason
+	Closes       *prometheus.CounterVec // closes by code and by whom
+	Frames       *prometheus.CounterVec // frames by direction
+	Bytes        *prometheus.CounterVec // bytes by direction
+	Violations   *prometheus.CounterVec // protocol violations by offender
+	Throttled    prometheus.Counter     // times a client was paused for its message rate
+	TooBig       prometheus.Counter     // messages over messages.max_size
+	SlowReaders  prometheus.Counter     // clients closed for not reading
+	PingsSent    prometheus.Counter     // the guard's own pings
+	PongsOK      prometheus.Counter     // pongs that answered them in time
+	AuthFailures *prometheus.CounterVec // refused tokens by reason
+	Handshake    prometheus.Histogram   // seconds from accept to upgrade or refusal
+	Dial         prometheus.Histogram   // seconds to dial the upstream
 }
 
 // NewRelay creates the data plane collectors and registers them on reg
@@ -80,6 +81,10 @@ func NewRelay(reg prometheus.Registerer) *Relay {
 			Namespace: namespace, Name: "pongs_received_total",
 			Help: "Pongs answering the guard's latest ping.",
 		}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "auth_failures_total",
+			Help: "Handshakes refused with 401, by reason (missing, expired, bad_signature, ...).",
+		}, []string{"reason"}),
 		Handshake: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "handshake_duration_seconds",
 			Help:    "Time from accept to upgrade or refusal.",
@@ -94,7 +99,7 @@ func NewRelay(reg prometheus.Registerer) *Relay {
 	if reg != nil {
 		reg.MustRegister(m.Open, m.Pending, m.Handshakes, m.Closes, m.Frames, m.Bytes,
 			m.Violations, m.Throttled, m.TooBig, m.SlowReaders, m.PingsSent, m.PongsOK,
-			m.Handshake, m.Dial)
+			m.AuthFailures, m.Handshake, m.Dial)
 	}
 	return m
 }

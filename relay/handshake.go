@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wsguard/wsguard/admission"
+	"github.com/wsguard/wsguard/auth"
 	"github.com/wsguard/wsguard/frame"
 	"github.com/wsguard/wsguard/internal/httphead"
 )
@@ -68,8 +69,15 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 		}
 	}()
 
+	// A PROXY protocol header, if the listener takes them, comes first.
+	id := rs.id
+	peer, src, err := id.readProxyHeader(nc, peerAddr(nc))
+	if err != nil {
+		return "failed", "proxy_protocol"
+	}
+
 	// Read and check the request head.
-	head, rest, err := httphead.ReadHead(nc, hb.req[:])
+	head, rest, err := httphead.ReadHead(src, hb.req[:])
 	if err != nil {
 		switch {
 		case errors.Is(err, httphead.ErrHeadTooLarge):
@@ -80,6 +88,9 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 			return "failed", "handshake_timeout"
 		}
 		return "failed", "client_gone"
+	}
+	if isProxyHeader(hb.req[:len(head)+len(rest)]) {
+		return "failed", "proxy_protocol" // from a peer not trusted to send one
 	}
 	req, err := httphead.ParseRequest(head, hb.fields[:0])
 	if err != nil {
@@ -107,9 +118,42 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 		return "refused", "draining"
 	}
 
+	// Who is it: the address (behind trusted proxies only), the rate of
+	// its handshakes, then its user. The rate goes first: it is the
+	// cheapest refusal, and it bounds the cost of verifying tokens.
+	client := id.resolver.Resolve(peer, req.Fields)
+	s.warnUnusable(client, peer)
+	if ref := s.adm.Handshake(client.Addr, r.adm); ref != nil {
+		writeRefusal(nc, refusal{status: ref.Status, reason: ref.Limit + " limit reached", retryAfter: ref.RetryAfter})
+		return "refused", strings.ReplaceAll(ref.Limit, ".", "_")
+	}
+	fwd := httphead.Forward{
+		Target:       req.Target,
+		ForwardedFor: client.Chain,
+		RealIP:       client.Addr.String(),
+		Proto:        "http",
+		UserHeader:   id.userHeader,
+	}
+	var echo string
+	if id.auth != nil {
+		user, cred, aerr := s.authenticate(id.auth, &req)
+		if aerr != nil {
+			s.metrics.AuthFailures.WithLabelValues(aerr.Reason).Inc()
+			writeRefusal(nc, refusal{status: aerr.Status(), reason: "unauthorized: " + aerr.Reason,
+				header: "WWW-Authenticate", value: aerr.WWWAuthenticate()})
+			return "refused", "auth"
+		}
+		fwd.User, echo = user, cred.Echo
+		if cred.Target != nil {
+			fwd.Target = cred.Target
+		}
+		fwd.Protocols = cred.Protocols
+	}
+
 	// Admit, before anything is spent on the upstream.
-	addr := peerAddr(nc)
-	lease, ref, err := s.adm.Admit(context.Background(), addr, r.adm)
+	lease, ref, err := s.adm.Acquire(context.Background(), admission.Request{
+		Addr: client.Addr, Route: r.adm, User: fwd.User, Anonymous: id.auth != nil && fwd.User == "",
+	})
 	if err != nil {
 		s.log.Error("admission failed", slog.String("error", err.Error()))
 		writeRefusal(nc, refusal{status: 503, reason: "admission unavailable", retryAfter: time.Second})
@@ -143,11 +187,10 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 		}
 	}()
 	up.SetDeadline(time.Now().Add(r.policy.handshake))
-	target := req.Target
 	if r.basePath != "" {
-		target = append([]byte(r.basePath), target...)
+		fwd.Target = append([]byte(r.basePath), fwd.Target...)
 	}
-	hb.out = httphead.AppendUpstreamRequest(hb.out[:0], &req, target, addr.String(), "http")
+	hb.out = httphead.AppendUpstreamRequest(hb.out[:0], &req, &fwd)
 	if _, err := up.Write(hb.out); err != nil {
 		writeRefusal(nc, refusal{status: 502, reason: "upstream write failed"})
 		return "failed", "upstream_error"
@@ -176,6 +219,12 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 		return "failed", "upstream_error"
 	}
 
+	// A browser that offered protocols fails a handshake that selects
+	// none: answer with the bearer protocol the token came under.
+	if echo != "" && resp.Count("Sec-WebSocket-Protocol") == 0 {
+		respHead = appendResponseField(respHead, "Sec-WebSocket-Protocol", echo)
+	}
+
 	// Switch: the 101 goes to the client first, so nothing the upstream
 	// sends can overtake it.
 	nc.SetWriteDeadline(time.Now().Add(r.policy.write))
@@ -193,6 +242,29 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 	keep = true
 	s.startConn(c, rest, upRest)
 	return "accepted", "ok"
+}
+
+// authenticate finds and verifies the request's token. A request without
+// one is anonymous (user "") unless a token is required.
+func (s *Server) authenticate(a *auth.Authenticator, req *httphead.Request) (string, auth.Credential, *auth.Error) {
+	cred, found, err := a.Extract(req)
+	if err == nil && !found && a.Required() {
+		err = auth.ErrMissing
+	}
+	if err == nil && found {
+		var user string
+		if user, err = a.Verify(cred.Token); err == nil {
+			return user, cred, nil
+		}
+	}
+	if err == nil {
+		return "", cred, nil
+	}
+	var ae *auth.Error
+	if !errors.As(err, &ae) {
+		ae = &auth.Error{Code: "invalid_token", Reason: "malformed"}
+	}
+	return "", cred, ae
 }
 
 // newConn builds the relay state of an upgraded pair.

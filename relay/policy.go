@@ -1,7 +1,9 @@
 package relay
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -41,13 +43,15 @@ type route struct {
 	policy   *policy
 }
 
-// routes is an immutable route table, swapped whole on reload.
+// routes is an immutable snapshot of the config: the route table and the
+// client identity rules, swapped whole on reload.
 type routes struct {
 	cfg  config.Config
 	list []route // parallel to cfg.Routes
+	id   *identity
 }
 
-func compileRoutes(cfg config.Config) (*routes, error) {
+func compileRoutes(cfg config.Config, log *slog.Logger) (*routes, error) {
 	rs := &routes{cfg: cfg, list: make([]route, len(cfg.Routes))}
 	for i, r := range cfg.Routes {
 		u, err := url.Parse(r.Upstream)
@@ -79,6 +83,11 @@ func compileRoutes(cfg config.Config) (*routes, error) {
 			policy: compilePolicy(r.Timeouts, r.Messages),
 		}
 	}
+	id, err := newIdentity(context.Background(), cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	rs.id = id
 	return rs, nil
 }
 

@@ -47,6 +47,8 @@ type Server struct {
 	poller   *poller
 	refusals *refusalLog
 
+	unusableLog sometimes // warnings about unusable forwarding headers
+
 	pending  atomic.Int64
 	draining atomic.Bool
 	closed   chan struct{} // closed by Close or at the end of Shutdown
@@ -75,17 +77,18 @@ type Stats struct {
 
 // New returns a Server for cfg, which must be valid (config.Validate).
 func New(cfg config.Config, opts Options) (*Server, error) {
-	rs, err := compileRoutes(cfg)
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	rs, err := compileRoutes(cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	p, err := newPoller()
 	if err != nil {
+		rs.id.close()
 		return nil, err
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
 	}
 	mem := store.NewMemory()
 	s := &Server{
@@ -99,6 +102,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		drained:  make(chan struct{}),
 		refusals: newRefusalLog(log),
 	}
+	s.unusableLog.interval = 10 * time.Second
 	s.conns.prev, s.conns.next = &s.conns, &s.conns
 	s.routes.Store(rs)
 	go p.run()
@@ -108,6 +112,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 
 func admissionPolicy(cfg config.Config) admission.Policy {
 	l := cfg.Limits
+	var tiers []admission.Tier
+	for _, t := range l.PrefixTiers {
+		tiers = append(tiers, admission.Tier{IPv4Prefix: t.IPv4Prefix, IPv6Prefix: t.IPv6Prefix, Limit: t.Limit})
+	}
 	return admission.Policy{
 		MaxConnections: l.MaxConnections,
 		PerIP:          l.PerIP,
@@ -116,6 +124,9 @@ func admissionPolicy(cfg config.Config) admission.Policy {
 		HandshakeRate:  l.HandshakeRate.PerSecond(),
 		HandshakeBurst: l.HandshakeBurst,
 		RetryAfter:     l.RetryAfter.Std(),
+		PerUser:        l.PerUser,
+		AnonymousShare: float64(l.AnonymousShare),
+		Tiers:          tiers,
 	}
 }
 
@@ -123,12 +134,15 @@ func admissionPolicy(cfg config.Config) admission.Policy {
 // the routes and policies they started with. Listen addresses are not
 // changed by a reload.
 func (s *Server) Reload(cfg config.Config) error {
-	rs, err := compileRoutes(cfg)
+	rs, err := compileRoutes(cfg, s.log)
 	if err != nil {
 		return err
 	}
-	s.routes.Store(rs)
+	old := s.routes.Swap(rs)
 	s.adm.SetPolicy(admissionPolicy(cfg))
+	// Handshakes still using the old snapshot may verify tokens with its
+	// authenticator: closing only stops its background refresh.
+	old.id.close()
 	return nil
 }
 
@@ -322,6 +336,7 @@ func (s *Server) Close() error {
 			c.finish()
 		}
 		s.poller.close()
+		s.routes.Load().id.close()
 	})
 	return nil
 }

@@ -77,7 +77,7 @@ func BenchmarkAppendUpstreamRequest(b *testing.B) {
 	dst := make([]byte, 0, MaxHeadSize)
 	b.ReportAllocs()
 	for b.Loop() {
-		dst = AppendUpstreamRequest(dst[:0], &r, r.Target, "203.0.113.7", "https")
+		dst = AppendUpstreamRequest(dst[:0], &r, &Forward{Target: r.Target, ForwardedFor: "203.0.113.7", RealIP: "203.0.113.7", Proto: "https"})
 	}
 }
 

@@ -83,7 +83,8 @@ func ExampleAppendUpstreamRequest() {
 		return
 	}
 
-	up := httphead.AppendUpstreamRequest(nil, &req, req.Target, "203.0.113.7", "https")
+	up := httphead.AppendUpstreamRequest(nil, &req, &httphead.Forward{
+		Target: req.Target, ForwardedFor: "203.0.113.7", RealIP: "203.0.113.7", Proto: "https"})
 	fmt.Print(strings.ReplaceAll(string(up), "\r\n", "\n"))
 	// Output:
 	// GET /chat HTTP/1.1

@@ -198,7 +198,7 @@ func checkAdmitted(t *testing.T, head []byte, r *Request) {
 		}
 	}
 
-	up := AppendUpstreamRequest(nil, r, r.Target, "192.0.2.1", "https")
+	up := AppendUpstreamRequest(nil, r, &Forward{Target: r.Target, ForwardedFor: "192.0.2.1", RealIP: "192.0.2.1", Proto: "https"})
 	ur, err := ParseRequest(up, nil)
 	if err != nil {
 		t.Fatalf("upstream head %q does not parse: %v", up, err)

@@ -36,54 +36,77 @@ var handshakeFields = [...]string{
 	"Sec-WebSocket-Version",
 }
 
+// Forward says how an admitted request goes upstream: the values the
+// gateway vouches for, and the changes it makes to the client's request.
+type Forward struct {
+	Target       []byte // request target, usually r.Target or a rewritten one
+	ForwardedFor string // X-Forwarded-For: the accepted chain, client first
+	RealIP       string // X-Real-IP: the decided client address
+	Proto        string // X-Forwarded-Proto
+	// Protocols, when not nil, replaces every Sec-WebSocket-Protocol line
+	// of the request; an empty non-nil value drops the field.
+	Protocols []byte
+	// UserHeader names a field the gateway owns: the client's lines of
+	// that name are dropped, and User is written in it when not empty.
+	UserHeader string
+	User       string
+}
+
 // AppendUpstreamRequest appends to dst the request head to send upstream
 // for an admitted upgrade, and returns the extended slice. It writes:
 //
-//   - the request line "GET <target> HTTP/1.1"
+//   - the request line "GET <f.Target> HTTP/1.1"
 //   - every field of r in its original order and spelling, except the
 //     hop-by-hop ones (Connection, Upgrade, Keep-Alive, Proxy-Connection,
 //     Proxy-Authenticate, Proxy-Authorization, TE, Trailer,
 //     Transfer-Encoding), any field a Connection line names (other than
-//     Host, Sec-WebSocket-Key and Sec-WebSocket-Version), and the
-//     forwarding fields X-Forwarded-For, X-Forwarded-Proto,
-//     X-Forwarded-Host, X-Real-IP and Forwarded, whose client-sent values
-//     are replaced, never appended to
+//     Host, Sec-WebSocket-Key and Sec-WebSocket-Version), the forwarding
+//     fields X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host,
+//     X-Real-IP and Forwarded, whose client-sent values are replaced,
+//     never appended to, f.UserHeader, and Sec-WebSocket-Protocol when
+//     f.Protocols replaces it
 //   - "Connection: Upgrade" and "Upgrade: websocket"
-//   - X-Forwarded-For and X-Real-IP set to clientIP, X-Forwarded-Proto set
-//     to proto, and X-Forwarded-Host set to r's Host; each is left out
-//     when its value is empty
+//   - Sec-WebSocket-Protocol from f.Protocols, X-Forwarded-For,
+//     X-Real-IP, X-Forwarded-Proto and X-Forwarded-Host (r's Host), and
+//     f.UserHeader; each is left out when its value is empty
 //   - the empty line that ends the head
 //
-// Host, Origin, Cookie, the Sec-WebSocket-* fields and all other fields
-// pass through unchanged. target is usually r.Target, or a rewritten one.
+// Host, Origin, Cookie, the other Sec-WebSocket-* fields and all other
+// fields pass through unchanged.
 //
 // AppendUpstreamRequest never lets its arguments split the head: bytes that
 // cannot appear where they are written (a space or control byte in target,
 // a control byte in a value) are dropped, a field whose name is not a token
 // is skipped, and an empty target becomes "/". None of this happens to a
 // Request from ParseRequest and the caller's own well-formed values.
-func AppendUpstreamRequest(
-	dst []byte, r *Request, target []byte, clientIP, proto string,
-) []byte {
+func AppendUpstreamRequest(dst []byte, r *Request, f *Forward) []byte {
 	dst = append(dst, "GET "...)
 	start := len(dst)
-	dst = appendClean(dst, target, &targetChars)
+	dst = appendClean(dst, f.Target, &targetChars)
 	if len(dst) == start {
 		dst = append(dst, '/')
 	}
 	dst = append(dst, " HTTP/1.1\r\n"...)
 
-	for _, f := range r.Fields {
-		if isToken(f.Name) && !dropUpstream(r.Fields, f.Name) {
-			dst = appendField(dst, f.Name, f.Value)
+	for _, fl := range r.Fields {
+		switch {
+		case !isToken(fl.Name) || dropUpstream(r.Fields, fl.Name):
+		case f.Protocols != nil && equalFold(fl.Name, "Sec-WebSocket-Protocol"):
+		case f.UserHeader != "" && equalFold(fl.Name, f.UserHeader):
+		default:
+			dst = appendField(dst, fl.Name, fl.Value)
 		}
 	}
 
 	dst = append(dst, "Connection: Upgrade\r\nUpgrade: websocket\r\n"...)
-	dst = appendNonEmpty(dst, "X-Forwarded-For", clientIP)
-	dst = appendNonEmpty(dst, "X-Real-IP", clientIP)
-	dst = appendNonEmpty(dst, "X-Forwarded-Proto", proto)
+	dst = appendNonEmpty(dst, "Sec-WebSocket-Protocol", f.Protocols)
+	dst = appendNonEmpty(dst, "X-Forwarded-For", f.ForwardedFor)
+	dst = appendNonEmpty(dst, "X-Real-IP", f.RealIP)
+	dst = appendNonEmpty(dst, "X-Forwarded-Proto", f.Proto)
 	dst = appendNonEmpty(dst, "X-Forwarded-Host", r.Get("Host"))
+	if f.UserHeader != "" && isToken([]byte(f.UserHeader)) {
+		dst = appendNonEmpty(dst, f.UserHeader, f.User)
+	}
 	return append(dst, "\r\n"...)
 }
 

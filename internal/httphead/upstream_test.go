@@ -108,7 +108,7 @@ func TestAppendUpstreamRequest(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseRequest: %v", err)
 			}
-			got := AppendUpstreamRequest([]byte("prefix"), &r, []byte(tt.target), tt.clientIP, tt.proto)
+			got := AppendUpstreamRequest([]byte("prefix"), &r, &Forward{Target: []byte(tt.target), ForwardedFor: tt.clientIP, RealIP: tt.clientIP, Proto: tt.proto})
 			if !strings.HasPrefix(string(got), "prefix") {
 				t.Fatalf("dst prefix lost: %q", got)
 			}
@@ -125,7 +125,7 @@ func TestAppendUpstreamRequestIsValidHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := AppendUpstreamRequest(nil, &r, r.Target, "198.51.100.2", "https")
+	out := AppendUpstreamRequest(nil, &r, &Forward{Target: r.Target, ForwardedFor: "198.51.100.2", RealIP: "198.51.100.2", Proto: "https"})
 
 	up, err := ParseRequest(out, nil)
 	if err != nil {
@@ -150,7 +150,7 @@ func TestAppendUpstreamRequestSkipsBadNames(t *testing.T) {
 		{Name: []byte(""), Value: []byte("x")},
 		{Name: []byte("Good"), Value: []byte("a\r\nb\x00c")},
 	}}
-	got := string(AppendUpstreamRequest(nil, &r, []byte("/"), "", ""))
+	got := string(AppendUpstreamRequest(nil, &r, &Forward{Target: []byte("/"), ForwardedFor: "", RealIP: "", Proto: ""}))
 	want := "GET / HTTP/1.1\r\nGood: abc\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
@@ -166,9 +166,57 @@ func TestAppendUpstreamRequestAllocations(t *testing.T) {
 	}
 	dst := make([]byte, 0, MaxHeadSize)
 	allocs := testing.AllocsPerRun(100, func() {
-		dst = AppendUpstreamRequest(dst[:0], &r, r.Target, "203.0.113.7", "https")
+		dst = AppendUpstreamRequest(dst[:0], &r, &Forward{Target: r.Target, ForwardedFor: "203.0.113.7", RealIP: "203.0.113.7", Proto: "https"})
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per run with room in dst, want 0", allocs)
+	}
+}
+
+func TestAppendUpstreamRequestForwardChanges(t *testing.T) {
+	t.Parallel()
+	head := "GET /ws?access_token=x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Protocol: wsguard.bearer, bearer.t0k\r\nSec-WebSocket-Protocol: chat\r\n" +
+		"X-User: mallory\r\nx-user: eve\r\n\r\n"
+	r, err := ParseRequest([]byte(head), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		f    Forward
+		want []string // lines that must appear
+		not  []string // substrings that must not
+	}{
+		{"replace protocols and set user",
+			Forward{Target: []byte("/ws"), ForwardedFor: "192.0.2.1, 10.0.0.1", RealIP: "192.0.2.1",
+				Protocols: []byte("chat"), UserHeader: "X-User", User: "alice"},
+			[]string{"GET /ws HTTP/1.1", "Sec-WebSocket-Protocol: chat", "X-User: alice",
+				"X-Forwarded-For: 192.0.2.1, 10.0.0.1", "X-Real-IP: 192.0.2.1"},
+			[]string{"bearer", "mallory", "eve", "access_token"}},
+		{"drop protocols, anonymous user",
+			Forward{Target: []byte("/ws"), Protocols: []byte{}, UserHeader: "X-User"},
+			nil, []string{"Sec-WebSocket-Protocol", "X-User", "mallory"}},
+		{"unchanged protocols",
+			Forward{Target: r.Target},
+			[]string{"Sec-WebSocket-Protocol: wsguard.bearer, bearer.t0k", "Sec-WebSocket-Protocol: chat", "X-User: mallory"},
+			nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := string(AppendUpstreamRequest(nil, &r, &tt.f))
+			for _, w := range tt.want {
+				if !strings.Contains(got, w+"\r\n") {
+					t.Errorf("missing line %q in\n%s", w, got)
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(got, n) {
+					t.Errorf("%q must not reach the upstream:\n%s", n, got)
+				}
+			}
+		})
 	}
 }
