@@ -289,3 +289,6 @@ func refusalFor(s store.Scope, retry time.Duration) *Refusal {
 	}
 	return &Refusal{Limit: "per_ip", Status: http.StatusTooManyRequests, RetryAfter: retry}
 }
+
+// User returns the authenticated user the lease counts for, or "".
+func (l Lease) User() string { return l.user }

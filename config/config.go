@@ -42,6 +42,7 @@ type Config struct {
 	Timeouts Timeouts `yaml:"timeouts"`
 	Messages Messages `yaml:"messages"`
 	Log      Log      `yaml:"log"`
+	Admin    Admin    `yaml:"admin"`
 
 	src *source // file and key lines, set by Parse; nil when built in code
 }

@@ -54,6 +54,7 @@ func Default() Config {
 		},
 		Log:            Log{Format: "text", Level: "info"},
 		ClientIPHeader: "x-forwarded-for",
+		Admin:          Admin{ReadyFDShare: 0.9},
 		ProxyProtocol:  "off",
 		Auth: Auth{
 			JWT: JWT{

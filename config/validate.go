@@ -29,6 +29,7 @@ func (c *Config) Validate() error {
 	v.report("timeouts", timeoutProblems(c.Timeouts))
 	v.report("messages", messageProblems(c.Messages))
 	v.report("log", logProblems(c.Log))
+	v.report("admin", adminProblems(c.Admin))
 	v.identity(c)
 	v.routes(c)
 	return v.errs.err()

@@ -25,6 +25,8 @@ type Relay struct {
 	PingsSent    prometheus.Counter     // the guard's own pings
 	PongsOK      prometheus.Counter     // pongs that answered them in time
 	AuthFailures *prometheus.CounterVec // refused tokens by reason
+	Evictions    *prometheus.CounterVec // connections closed to make room or by an operator, by reason
+	Admission    prometheus.Histogram   // seconds to take the connection counters
 	Handshake    prometheus.Histogram   // seconds from accept to upgrade or refusal
 	Dial         prometheus.Histogram   // seconds to dial the upstream
 }
@@ -35,8 +37,8 @@ func NewRelay(reg prometheus.Registerer) *Relay {
 	m := &Relay{
 		Open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "connections_open",
-			Help: "Upgraded WebSocket connections open now.",
-		}, []string{"route"}),
+			Help: "Upgraded WebSocket connections open now, by route and auth (anonymous or authenticated).",
+		}, []string{"route", "auth"}),
 		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "handshakes_pending",
 			Help: "Connections accepted whose handshake is not finished.",
@@ -85,6 +87,15 @@ func NewRelay(reg prometheus.Registerer) *Relay {
 			Namespace: namespace, Name: "auth_failures_total",
 			Help: "Handshakes refused with 401, by reason (missing, expired, bad_signature, ...).",
 		}, []string{"reason"}),
+		Evictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "evictions_total",
+			Help: "Open connections closed by the guard to make room or on an operator's order, by reason.",
+		}, []string{"reason"}),
+		Admission: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "admission_duration_seconds",
+			Help:    "Time to take a handshake's connection counters from the store.",
+			Buckets: prometheus.ExponentialBuckets(0.00001, 4, 10),
+		}),
 		Handshake: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "handshake_duration_seconds",
 			Help:    "Time from accept to upgrade or refusal.",
@@ -99,7 +110,7 @@ func NewRelay(reg prometheus.Registerer) *Relay {
 	if reg != nil {
 		reg.MustRegister(m.Open, m.Pending, m.Handshakes, m.Closes, m.Frames, m.Bytes,
 			m.Violations, m.Throttled, m.TooBig, m.SlowReaders, m.PingsSent, m.PongsOK,
-			m.AuthFailures, m.Handshake, m.Dial)
+			m.AuthFailures, m.Evictions, m.Admission, m.Handshake, m.Dial)
 	}
 	return m
 }

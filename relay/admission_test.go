@@ -392,7 +392,7 @@ func TestAdmissionNoSlotLeak(t *testing.T) {
 	})
 	reg := prometheus.NewRegistry()
 	g := runGateway(t, cfg, reg)
-	adminSrv := httptest.NewServer(admin.Handler(g.Server, admin.Options{Gatherer: reg}))
+	adminSrv := httptest.NewServer(admin.Handler(g.Server, admin.Options{Gatherer: reg, Open: true}))
 	t.Cleanup(adminSrv.Close)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -124,6 +124,7 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 	client := id.resolver.Resolve(peer, req.Fields)
 	s.warnUnusable(client, peer)
 	if ref := s.adm.Handshake(client.Addr, r.adm); ref != nil {
+		s.noteRefused(client.Addr, "")
 		writeRefusal(nc, refusal{status: ref.Status, reason: ref.Limit + " limit reached", retryAfter: ref.RetryAfter})
 		return "refused", strings.ReplaceAll(ref.Limit, ".", "_")
 	}
@@ -138,6 +139,7 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 	if id.auth != nil {
 		user, cred, aerr := s.authenticate(id.auth, &req)
 		if aerr != nil {
+			s.noteRefused(client.Addr, "")
 			s.metrics.AuthFailures.WithLabelValues(aerr.Reason).Inc()
 			writeRefusal(nc, refusal{status: aerr.Status(), reason: "unauthorized: " + aerr.Reason,
 				header: "WWW-Authenticate", value: aerr.WWWAuthenticate()})
@@ -151,15 +153,18 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 	}
 
 	// Admit, before anything is spent on the upstream.
+	admStart := time.Now()
 	lease, ref, err := s.adm.Acquire(context.Background(), admission.Request{
 		Addr: client.Addr, Route: r.adm, User: fwd.User, Anonymous: id.auth != nil && fwd.User == "",
 	})
+	s.metrics.Admission.Observe(time.Since(admStart).Seconds())
 	if err != nil {
 		s.log.Error("admission failed", slog.String("error", err.Error()))
 		writeRefusal(nc, refusal{status: 503, reason: "admission unavailable", retryAfter: time.Second})
 		return "failed", "store_error"
 	}
 	if ref != nil {
+		s.noteRefused(client.Addr, fwd.User)
 		writeRefusal(nc, refusal{status: ref.Status, reason: ref.Limit + " limit reached", retryAfter: ref.RetryAfter})
 		return "refused", strings.ReplaceAll(ref.Limit, ".", "_")
 	}

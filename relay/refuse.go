@@ -54,17 +54,30 @@ func writeRefusal(nc net.Conn, r refusal) {
 type refusalLog struct {
 	log    *slog.Logger
 	mu     sync.Mutex
-	counts map[string]int // guarded by mu; keys are fixed reason names
+	counts map[string]int    // guarded by mu; this interval, by fixed reason names
+	totals map[string]uint64 // guarded by mu; since start
 }
 
 func newRefusalLog(log *slog.Logger) *refusalLog {
-	return &refusalLog{log: log, counts: make(map[string]int)}
+	return &refusalLog{log: log, counts: make(map[string]int), totals: make(map[string]uint64)}
 }
 
 func (l *refusalLog) add(reason string) {
 	l.mu.Lock()
 	l.counts[reason]++
+	l.totals[reason]++
 	l.mu.Unlock()
+}
+
+// snapshot returns the totals by reason since start.
+func (l *refusalLog) snapshot() map[string]uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]uint64, len(l.totals))
+	for k, v := range l.totals {
+		out[k] = v
+	}
+	return out
 }
 
 // run logs a summary every interval until done is closed.

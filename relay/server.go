@@ -49,6 +49,9 @@ type Server struct {
 
 	unusableLog sometimes // warnings about unusable forwarding headers
 
+	refusedPrefixes *windowedTop // heavy refused client prefixes, last minutes
+	refusedUsers    *windowedTop // heavy refused users, last minutes
+
 	pending  atomic.Int64
 	draining atomic.Bool
 	closed   chan struct{} // closed by Close or at the end of Shutdown
@@ -103,6 +106,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		refusals: newRefusalLog(log),
 	}
 	s.unusableLog.interval = 10 * time.Second
+	s.refusedPrefixes = newWindowedTop(64, 5, time.Minute)
+	s.refusedUsers = newWindowedTop(64, 5, time.Minute)
 	s.conns.prev, s.conns.next = &s.conns, &s.conns
 	s.routes.Store(rs)
 	go p.run()
@@ -217,7 +222,15 @@ func (s *Server) register(c *conn) {
 	s.conns.prev = c
 	s.nconns++
 	s.connsMu.Unlock()
-	s.metrics.Open.WithLabelValues(c.route.path).Inc()
+	s.metrics.Open.WithLabelValues(c.route.path, authLabel(c)).Inc()
+}
+
+// authLabel says whether a connection is authenticated, for metrics.
+func authLabel(c *conn) string {
+	if c.lease.User() != "" {
+		return "authenticated"
+	}
+	return "anonymous"
 }
 
 // connDone accounts for a finished connection.
@@ -244,7 +257,7 @@ func (s *Server) connDone(c *conn) {
 	if code == 0 {
 		code = frame.CloseAbnormal
 	}
-	s.metrics.Open.WithLabelValues(c.route.path).Dec()
+	s.metrics.Open.WithLabelValues(c.route.path, authLabel(c)).Dec()
 	s.metrics.closed(code, by)
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("connection closed", slog.String("route", c.route.path),

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wsguard/wsguard/admin"
 	"github.com/wsguard/wsguard/config"
+	"github.com/wsguard/wsguard/metrics"
 	"github.com/wsguard/wsguard/relay"
 )
 
@@ -131,6 +132,7 @@ func runServer(f *serveFlags, cfg config.Config, log *slog.Logger, level *slog.L
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.RegisterFDs(reg)
 	srv, err := relay.New(cfg, relay.Options{Logger: log, Registerer: reg})
 	if err != nil {
 		return err
@@ -144,13 +146,18 @@ func runServer(f *serveFlags, cfg config.Config, log *slog.Logger, level *slog.L
 
 	var adminSrv *http.Server
 	if cfg.AdminListen != "" {
+		opts, err := adminOptions(cfg, reg, sigs)
+		if err != nil {
+			ln.Close()
+			return err
+		}
 		aln, err := net.Listen("tcp", cfg.AdminListen)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("listening for admin: %w", err)
 		}
 		adminSrv = &http.Server{
-			Handler:           admin.Handler(srv, admin.Options{Gatherer: reg}),
+			Handler:           admin.Handler(srv, opts),
 			ReadHeaderTimeout: 5 * time.Second,
 		}
 		go adminSrv.Serve(aln)
@@ -188,6 +195,33 @@ func runServer(f *serveFlags, cfg config.Config, log *slog.Logger, level *slog.L
 			return nil
 		}
 	}
+}
+
+// adminOptions builds the admin API's options. A drain asked for through
+// the API takes the same path as SIGTERM.
+func adminOptions(cfg config.Config, reg *prometheus.Registry, sigs chan os.Signal) (admin.Options, error) {
+	opts := admin.Options{
+		Gatherer:     reg,
+		FDReadyShare: float64(cfg.Admin.ReadyFDShare),
+		Drain: func() {
+			select {
+			case sigs <- syscall.SIGTERM:
+			default:
+			}
+		},
+	}
+	if cfg.Admin.TokenFile != "" {
+		b, err := os.ReadFile(cfg.Admin.TokenFile)
+		if err != nil {
+			return opts, fmt.Errorf("admin.token_file: %w", err)
+		}
+		opts.Token = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if opts.Token == "" {
+			return opts, fmt.Errorf("admin.token_file %s is empty", cfg.Admin.TokenFile)
+		}
+	}
+	opts.Open = opts.Token == "" && admin.IsLoopback(cfg.AdminListen)
+	return opts, nil
 }
 
 // reload re-reads the config on SIGHUP. A bad file is logged and the old
