@@ -63,7 +63,7 @@ func (s *Server) Kick(prefix netip.Prefix, user string, code uint16, reason stri
 		if !hit || c.closing.Load() {
 			continue
 		}
-		c.shutdown(code, frame.CloseGoingAway, reason, false)
+		go c.shutdown(code, frame.CloseGoingAway, reason, false) // see Shutdown
 		s.metrics.Evictions.WithLabelValues("admin").Inc()
 		n++
 	}

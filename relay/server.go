@@ -320,7 +320,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	var err error
 	for i, c := range conns {
-		c.shutdown(frame.CloseGoingAway, frame.CloseGoingAway, "going away", false)
+		// On its own goroutine: a close frame to a client that does not
+		// read waits for timeouts.write, and must not hold up the rest.
+		go c.shutdown(frame.CloseGoingAway, frame.CloseGoingAway, "going away", false)
 		if gap > 0 && i < len(conns)-1 {
 			select {
 			case <-time.After(gap):
