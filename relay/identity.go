@@ -122,7 +122,9 @@ func (id *identity) readProxyHeader(nc net.Conn, peer netip.Addr) (netip.Addr, i
 	case err != nil:
 		return peer, nil, fmt.Errorf("%w: %w", errProxyHeader, err)
 	default:
-		if src, _, ok := hdr.TCPAddrs(); ok {
+		// A LOCAL header is the proxy's own connection (a health check):
+		// it speaks for the peer, whatever addresses it carries.
+		if src, _, ok := hdr.TCPAddrs(); ok && hdr.Command.IsProxy() {
 			peer = src.AddrPort().Addr().Unmap()
 		}
 	}

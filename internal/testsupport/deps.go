@@ -31,6 +31,7 @@ var installHints = []struct{ keyword, command string }{
 	{"redis", "apt-get install redis-server"},
 	{"nginx", "apt-get install nginx"},
 	{"haproxy", "apt-get install haproxy"},
+	{"chromium", "apt-get install chromium"},
 }
 
 // Require reports that the dependency what is unavailable for the reason

@@ -1,19 +1,21 @@
 // Package testsupport starts the real processes that wsguard's tests talk
-// to, the Tornado example backend and redis-server, on free loopback ports,
-// and stops them when the test ends. It is imported by tests only.
+// to, the Tornado example backend, redis-server and nginx, on free loopback
+// ports, and stops them when the test ends; and it drives headless
+// Chromium. It is imported by tests only.
 //
 // # Dependencies
 //
-// The processes need Debian packages: python3-tornado, python3-websockets and
-// redis-server. When one is missing the test is skipped with the reason, or,
+// The processes need Debian packages: python3-tornado, python3-websockets,
+// redis-server, nginx and chromium. When one is missing the test is skipped with the reason, or,
 // when WSGUARD_REQUIRE_DEPS=1 (as in CI), fails and says how to install it.
 // See [Require].
 //
 // # Processes
 //
-// [StartTornado] and [StartRedis] return a [Process] once it is ready to
-// serve: Tornado has printed its "listening on" line, Redis has answered
-// PING. The process is stopped by t.Cleanup, and its combined stdout and
+// [StartTornado], [StartRedis] and [StartNginx] return a [Process] once it
+// is ready to serve: Tornado has printed its "listening on" line, Redis has
+// answered PING, nginx has written its pid file (which it does once its
+// sockets are bound) and accepts connections. The process is stopped by t.Cleanup, and its combined stdout and
 // stderr are written to the test log if the test failed. Readiness is always
 // an observed event, never a fixed delay.
 //
@@ -25,4 +27,10 @@
 // [PyEcho] and [RunPyClient] drive pyclient.py, an echo check written with
 // the Python websockets library, so a proxy is also exercised by a client
 // that shares no code with the Go tests.
+//
+// # Browser
+//
+// [DumpDOM] loads a page in headless Chromium and returns the DOM once the
+// page has loaded, for tests of what only a browser does, such as offering
+// a token as a WebSocket subprotocol.
 package testsupport

@@ -423,6 +423,8 @@ func TestRequire(t *testing.T) {
 		{"fails for redis", "1", "redis-server", "apt-get install redis-server"},
 		{"fails for python", "1", "python3 with tornado and websockets",
 			"apt-get install python3-tornado python3-websockets"},
+		{"fails for nginx", "1", "nginx", "apt-get install nginx"},
+		{"fails for chromium", "1", "chromium", "apt-get install chromium"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
