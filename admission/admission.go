@@ -21,7 +21,7 @@ import (
 // Policy holds the instance-wide limits. A zero limit is off, except
 // MaxConnections, which must be set.
 type Policy struct {
-	MaxConnections int           // connections through this instance (503)
+	MaxConnections int           // connections through this instance, or the fleet with a shared store (503)
 	PerIP          int           // connections per client prefix (429)
 	IPv4Prefix     int           // prefix length IPv4 clients aggregate to
 	IPv6Prefix     int           // prefix length IPv6 clients aggregate to
@@ -33,6 +33,9 @@ type Policy struct {
 	// connections may hold where auth is optional (Request.Anonymous).
 	AnonymousShare float64
 	Tiers          []Tier // looser prefixes with limits of their own (429)
+	// InstanceMaxConnections caps connections through this process
+	// whatever the store (503); 0 is off.
+	InstanceMaxConnections int
 }
 
 // Tier is a looser client prefix with a limit of its own. Exactly one of
@@ -86,7 +89,7 @@ type Lease struct {
 	route  string
 	user   string
 	tiers  *[]netip.Prefix // tier prefixes claimed; nil without tiers (a pointer keeps Lease comparable)
-	scopes uint8           // bit i set: claimed a counter of scope i
+	scopes uint16          // bit i set: claimed a counter of scope i
 }
 
 // Prefix returns the client prefix the lease counts under.
@@ -167,6 +170,9 @@ func (a *Admitter) Acquire(ctx context.Context, req Request) (Lease, *Refusal, e
 		claims = append(claims, store.Claim{Key: k, Limit: limit})
 	}
 	claim(store.ScopeGlobal, store.Key{}, p.MaxConnections)
+	if p.InstanceMaxConnections > 0 {
+		claim(store.ScopeInstance, store.Key{}, p.InstanceMaxConnections)
+	}
 	claim(store.ScopeIP, store.Key{Prefix: prefix}, p.PerIP)
 	if r := req.Route; r != nil {
 		l.route = r.Name
@@ -220,8 +226,8 @@ func (a *Admitter) Acquire(ctx context.Context, req Request) (Lease, *Refusal, e
 func (a *Admitter) Release(ctx context.Context, l Lease) error {
 	var buf [8]store.Key
 	keys := buf[:0]
-	for s := store.ScopeGlobal; s < store.ScopeTier; s++ {
-		if l.scopes&(1<<s) == 0 {
+	for s := store.ScopeGlobal; s <= store.ScopeInstance; s++ {
+		if s == store.ScopeTier || l.scopes&(1<<s) == 0 {
 			continue
 		}
 		k := store.Key{Scope: s}
@@ -286,6 +292,8 @@ func refusalFor(s store.Scope, retry time.Duration) *Refusal {
 		return &Refusal{Limit: "per_user", Status: http.StatusTooManyRequests, RetryAfter: retry}
 	case store.ScopeAnonymous:
 		return &Refusal{Limit: "anonymous_share", Status: http.StatusServiceUnavailable, RetryAfter: retry}
+	case store.ScopeInstance:
+		return &Refusal{Limit: "instance_max_connections", Status: http.StatusServiceUnavailable, RetryAfter: retry}
 	}
 	return &Refusal{Limit: "per_ip", Status: http.StatusTooManyRequests, RetryAfter: retry}
 }

@@ -43,6 +43,8 @@ type Config struct {
 	Messages Messages `yaml:"messages"`
 	Log      Log      `yaml:"log"`
 	Admin    Admin    `yaml:"admin"`
+	// Store says where connection counts are kept; see Store.
+	Store Store `yaml:"store"`
 
 	src *source // file and key lines, set by Parse; nil when built in code
 }
@@ -65,10 +67,14 @@ type Route struct {
 // Limits decide which handshakes are admitted. A zero limit is off unless
 // its doc says otherwise.
 type Limits struct {
-	// MaxConnections caps upgraded connections through this instance.
-	// Default: derived from the descriptor limit (two per connection).
-	// Refusals answer 503.
+	// MaxConnections caps upgraded connections through this instance, or
+	// through the whole fleet with store.kind redis. Default: derived
+	// from the descriptor limit (two per connection). Refusals answer 503.
 	MaxConnections int `yaml:"max_connections"`
+	// InstanceMaxConnections caps upgraded connections through this
+	// process, whatever the store; 0 is off. Default: derived from the
+	// descriptor limit, as MaxConnections. Refusals answer 503.
+	InstanceMaxConnections int `yaml:"instance_max_connections"`
 	// MaxPendingHandshakes caps connections accepted but not yet upgraded,
 	// so slow handshakes cannot exhaust descriptors. Default: derived
 	// from the descriptor limit. Beyond it, new sockets are closed at once.

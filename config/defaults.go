@@ -33,6 +33,8 @@ func Default() Config {
 			HandshakeBurst:       40,
 			RateTableSize:        100000,
 			RetryAfter:           Duration(5 * time.Second),
+
+			InstanceMaxConnections: maxConns,
 		},
 		Timeouts: Timeouts{
 			Handshake:      Duration(5 * time.Second),
@@ -55,6 +57,7 @@ func Default() Config {
 		Log:            Log{Format: "text", Level: "info"},
 		ClientIPHeader: "x-forwarded-for",
 		Admin:          Admin{ReadyFDShare: 0.9},
+		Store:          defaultStore(),
 		ProxyProtocol:  "off",
 		Auth: Auth{
 			JWT: JWT{

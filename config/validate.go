@@ -31,6 +31,7 @@ func (c *Config) Validate() error {
 	v.report("log", logProblems(c.Log))
 	v.report("admin", adminProblems(c.Admin))
 	v.identity(c)
+	v.store(c)
 	v.routes(c)
 	return v.errs.err()
 }

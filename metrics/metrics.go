@@ -13,6 +13,7 @@ const namespace = "wsguard"
 // NewRelay; its methods are safe for concurrent use.
 type Relay struct {
 	Open         *prometheus.GaugeVec   // open connections by route
+	Max          prometheus.Gauge       // limits.max_connections in force
 	Pending      prometheus.Gauge       // handshakes accepted but not yet upgraded
 	Handshakes   *prometheus.CounterVec // handshakes by outcome and reason
 	Closes       *prometheus.CounterVec // closes by code and by whom
@@ -39,6 +40,10 @@ func NewRelay(reg prometheus.Registerer) *Relay {
 			Namespace: namespace, Name: "connections_open",
 			Help: "Upgraded WebSocket connections open now, by route and auth (anonymous or authenticated).",
 		}, []string{"route", "auth"}),
+		Max: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "connections_max",
+			Help: "The limit on upgraded connections in force (limits.max_connections).",
+		}),
 		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "handshakes_pending",
 			Help: "Connections accepted whose handshake is not finished.",
@@ -108,7 +113,7 @@ func NewRelay(reg prometheus.Registerer) *Relay {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Open, m.Pending, m.Handshakes, m.Closes, m.Frames, m.Bytes,
+		reg.MustRegister(m.Open, m.Max, m.Pending, m.Handshakes, m.Closes, m.Frames, m.Bytes,
 			m.Violations, m.Throttled, m.TooBig, m.SlowReaders, m.PingsSent, m.PongsOK,
 			m.AuthFailures, m.Evictions, m.Admission, m.Handshake, m.Dial)
 	}

@@ -5,6 +5,7 @@ import (
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // OpenFDs returns how many descriptors this process has open, or -1 if
@@ -45,4 +46,14 @@ func RegisterFDs(reg prometheus.Registerer) {
 			Help: "The process's soft limit on open file descriptors.",
 		}, func() float64 { return float64(FDLimit()) }),
 	)
+}
+
+// RegisterProcess registers on reg what the wsguard binary serves beside
+// the data plane's collectors: the Go runtime and process collectors and
+// the descriptor gauges of RegisterFDs. Tests that scrape an in-process
+// gateway call it too, so they see the metrics the binary has.
+func RegisterProcess(reg prometheus.Registerer) {
+	reg.MustRegister(collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	RegisterFDs(reg)
 }

@@ -255,15 +255,20 @@ func (c *conn) peerGone(dir int) {
 }
 
 // writeFailed ends the connection after a write to side to failed, most
-// often a client that stopped reading.
+// often a client that stopped reading (a timeout) or that went away
+// while data was on its way to it (any other error).
 func (c *conn) writeFailed(to int, err error) {
 	p := c.pol()
-	if to == toClient {
+	switch {
+	case to == toClient && isTimeout(err):
 		c.srv.metrics.slowReaders.Inc()
 		c.setCloseCode(frame.ClosePolicyViolation)
 		c.setCloser(byGuard, "write timeout")
 		c.outs[toUpstream].sendClose(frame.CloseGoingAway, "client too slow", p.closeTimeout)
-	} else {
+	case to == toClient:
+		c.setCloser(byClient, "client went away")
+		c.outs[toUpstream].sendClose(frame.CloseGoingAway, "client went away", p.closeTimeout)
+	default:
 		c.setCloser(byUpstream, "upstream write failed")
 		c.setCloseCode(frame.CloseInternalError)
 		c.outs[toClient].sendClose(frame.CloseInternalError, "upstream failed", p.closeTimeout)

@@ -20,6 +20,7 @@ import (
 	"github.com/wsguard/wsguard/auth"
 	"github.com/wsguard/wsguard/frame"
 	"github.com/wsguard/wsguard/internal/httphead"
+	"github.com/wsguard/wsguard/store"
 )
 
 // handshakeBufs are the pooled buffers of one handshake: the client's
@@ -159,7 +160,11 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 	})
 	s.metrics.Admission.Observe(time.Since(admStart).Seconds())
 	if err != nil {
-		s.log.Error("admission failed", slog.String("error", err.Error()))
+		// A store that refuses while Redis is away (on_failure: closed)
+		// has logged that once; a line per handshake would be a flood.
+		if !errors.Is(err, store.ErrUnavailable) {
+			s.log.Error("admission failed", slog.String("error", err.Error()))
+		}
 		writeRefusal(nc, refusal{status: 503, reason: "admission unavailable", retryAfter: time.Second})
 		return "failed", "store_error"
 	}

@@ -363,7 +363,9 @@ func (pm *pump) flush(rb *rbuf) bool {
 	}
 	o.mu.Unlock()
 	if err != nil {
-		pm.c.writeFailed(1-pm.dir, err)
+		// pumps[d] writes outs[d]: fromClient to toUpstream, fromUpstream
+		// to toClient.
+		pm.c.writeFailed(pm.dir, err)
 		return false
 	}
 	return true

@@ -41,7 +41,8 @@ type Options struct {
 type Server struct {
 	log      *slog.Logger
 	metrics  *relayMetrics
-	store    *store.Memory
+	store    counterStore
+	shared   *store.Redis // the store when it is shared; nil for memory
 	adm      *admission.Admitter
 	routes   atomic.Pointer[routes]
 	poller   *poller
@@ -93,12 +94,18 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		rs.id.close()
 		return nil, err
 	}
-	mem := store.NewMemory()
+	st, shared, err := newStore(cfg, log, opts.Registerer)
+	if err != nil {
+		p.closeFDs()
+		rs.id.close()
+		return nil, err
+	}
 	s := &Server{
 		log:      log,
 		metrics:  newRelayMetrics(opts.Registerer),
-		store:    mem,
-		adm:      admission.New(mem, admissionPolicy(cfg), cfg.Limits.RateTableSize),
+		store:    st,
+		shared:   shared,
+		adm:      admission.New(st, admissionPolicy(cfg), cfg.Limits.RateTableSize),
 		poller:   p,
 		closed:   make(chan struct{}),
 		lns:      make(map[net.Listener]struct{}),
@@ -110,6 +117,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.refusedUsers = newWindowedTop(64, 5, time.Minute)
 	s.conns.prev, s.conns.next = &s.conns, &s.conns
 	s.routes.Store(rs)
+	s.metrics.Max.Set(float64(cfg.Limits.MaxConnections))
 	go p.run()
 	go s.refusals.run(s.closed, 10*time.Second)
 	return s, nil
@@ -132,6 +140,8 @@ func admissionPolicy(cfg config.Config) admission.Policy {
 		PerUser:        l.PerUser,
 		AnonymousShare: float64(l.AnonymousShare),
 		Tiers:          tiers,
+
+		InstanceMaxConnections: instanceLimit(cfg),
 	}
 }
 
@@ -145,6 +155,7 @@ func (s *Server) Reload(cfg config.Config) error {
 	}
 	old := s.routes.Swap(rs)
 	s.adm.SetPolicy(admissionPolicy(cfg))
+	s.metrics.Max.Set(float64(cfg.Limits.MaxConnections))
 	// Handshakes still using the old snapshot may verify tokens with its
 	// authenticator: closing only stops its background refresh.
 	old.id.close()
@@ -352,6 +363,9 @@ func (s *Server) Close() error {
 		}
 		s.poller.close()
 		s.routes.Load().id.close()
+		if s.shared != nil {
+			s.shared.Close()
+		}
 	})
 	return nil
 }

@@ -1,26 +1,35 @@
 // Package store keeps the connection counts that admission decisions read
-// and change. Memory keeps them in this process; other implementations
-// share them across a fleet of gateways.
+// and change. Memory keeps them in this process; Redis shares them across
+// a fleet of gateways, with leases that end a dead instance's counts and
+// a declared policy (FailureMode) for when Redis cannot answer.
 package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 )
+
+// ErrUnavailable is wrapped by errors of a shared store that cannot decide
+// and is told to refuse rather than guess (on_failure: closed).
+var ErrUnavailable = errors.New("store unavailable")
 
 // Scope says what a counter counts.
 type Scope uint8
 
 // Scopes of counters.
 const (
-	ScopeGlobal    Scope = iota + 1 // every connection of the instance
+	ScopeGlobal    Scope = iota + 1 // every connection (of the fleet, in a shared store)
 	ScopeRoute                      // connections on one route
 	ScopeIP                         // connections from one client prefix
 	ScopeRouteIP                    // connections from one client prefix on one route
 	ScopeUser                       // connections of one authenticated user
 	ScopeAnonymous                  // connections without a user, where auth is optional
 	ScopeTier                       // connections from one looser prefix tier
+	// ScopeInstance counts the connections of this process alone. Shared
+	// stores keep it local and never share it, whatever their state.
+	ScopeInstance
 )
 
 // String returns the scope's name as used in keys and metrics.
@@ -40,6 +49,8 @@ func (s Scope) String() string {
 		return "anonymous"
 	case ScopeTier:
 		return "tier"
+	case ScopeInstance:
+		return "instance"
 	}
 	return fmt.Sprintf("scope(%d)", uint8(s))
 }
@@ -70,6 +81,8 @@ func (k Key) String() string {
 		return "anonymous"
 	case ScopeTier:
 		return "tier:" + k.Prefix.String()
+	case ScopeInstance:
+		return "instance"
 	}
 	return k.Scope.String()
 }

@@ -11,12 +11,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/wsguard/wsguard/admin"
 	"github.com/wsguard/wsguard/config"
@@ -131,8 +131,7 @@ func runServer(f *serveFlags, cfg config.Config, log *slog.Logger, level *slog.L
 	defer signal.Stop(sigs)
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics.RegisterFDs(reg)
+	metrics.RegisterProcess(reg)
 	srv, err := relay.New(cfg, relay.Options{Logger: log, Registerer: reg})
 	if err != nil {
 		return err
@@ -151,6 +150,7 @@ func runServer(f *serveFlags, cfg config.Config, log *slog.Logger, level *slog.L
 			ln.Close()
 			return err
 		}
+		opts.Ready = srv.StoreReady
 		aln, err := net.Listen("tcp", cfg.AdminListen)
 		if err != nil {
 			ln.Close()
@@ -238,6 +238,9 @@ func reload(f *serveFlags, old config.Config, srv *relay.Server, log *slog.Logge
 	}
 	if cfg.Listen != old.Listen || cfg.AdminListen != old.AdminListen {
 		log.Warn("listen addresses change only on restart")
+	}
+	if !reflect.DeepEqual(cfg.Store, old.Store) {
+		log.Warn("store settings change only on restart")
 	}
 	level.Set(parseLevel(cfg.Log.Level))
 	log.Info("config reloaded", slog.Int("routes", len(cfg.Routes)),

@@ -32,6 +32,7 @@ var installHints = []struct{ keyword, command string }{
 	{"nginx", "apt-get install nginx"},
 	{"haproxy", "apt-get install haproxy"},
 	{"chromium", "apt-get install chromium"},
+	{"promtool", "apt-get install prometheus"},
 }
 
 // Require reports that the dependency what is unavailable for the reason

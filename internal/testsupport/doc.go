@@ -32,5 +32,8 @@
 //
 // [DumpDOM] loads a page in headless Chromium and returns the DOM once the
 // page has loaded, for tests of what only a browser does, such as offering
-// a token as a WebSocket subprotocol.
+// a token as a WebSocket subprotocol. [StartChromium] keeps the browser
+// running and drives it over the DevTools protocol, for pages that must be
+// watched while they update themselves: [Browser.Open] a tab, then poll
+// [Page.Eval].
 package testsupport
