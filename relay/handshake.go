@@ -235,21 +235,27 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 		respHead = appendResponseField(respHead, "Sec-WebSocket-Protocol", echo)
 	}
 
-	// Switch: the 101 goes to the client first, so nothing the upstream
-	// sends can overtake it.
-	nc.SetWriteDeadline(time.Now().Add(r.policy.write))
-	if _, err := nc.Write(respHead); err != nil {
-		return "failed", "client_gone"
-	}
 	if s.draining.Load() {
+		writeRefusal(nc, refusal{status: 503, reason: "draining", retryAfter: time.Second})
 		return "refused", "draining"
 	}
 	c, err := s.newConn(nc, up, r, lease, resp.Get("Sec-WebSocket-Extensions"))
 	if err != nil {
 		s.log.Error("starting relay", slog.String("error", err.Error()))
+		writeRefusal(nc, refusal{status: 500, reason: "internal error"})
 		return "failed", "internal_error"
 	}
-	keep = true
+	keep = true // c owns both sockets and the lease from here on
+
+	// Counted as open before the 101 leaves, so that whoever sees the
+	// upgrade also sees it counted. The 101 goes to the client before any
+	// pump starts, so nothing the upstream sends can overtake it.
+	s.register(c)
+	nc.SetWriteDeadline(time.Now().Add(r.policy.write))
+	if _, err := nc.Write(respHead); err != nil {
+		c.finish()
+		return "failed", "client_gone"
+	}
 	s.startConn(c, rest, upRest)
 	return "accepted", "ok"
 }
@@ -301,12 +307,11 @@ func (s *Server) newConn(nc, up net.Conn, r *route, lease admission.Lease, ext [
 	return c, nil
 }
 
-// startConn registers c and starts its pumps, first on the bytes that
-// arrived with the handshake heads, if any.
+// startConn starts the pumps of a registered connection, first on the
+// bytes that arrived with the handshake heads, if any.
 func (s *Server) startConn(c *conn, clientRest, upRest []byte) {
 	now := time.Now()
 	c.pumps[fromClient].bucket.Fill(c.pol().msgBurst, now)
-	s.register(c)
 	if err := s.poller.add(c); err != nil {
 		c.finish()
 		return
