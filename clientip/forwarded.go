@@ -18,6 +18,8 @@ package clientip
 // malformed element counts as an unusable entry, which only matters if
 // the walk from the right reaches it.
 
+import "github.com/wsguard/wsguard/internal/httphead"
+
 // scanForwarded adds the for= value of each element of one Forwarded line
 // to hs. An empty element (nothing but spaces and semicolons) is skipped.
 // An element that is malformed, repeats for= or has no for= at all is
@@ -95,7 +97,7 @@ func forwardedPairs(v []byte, s, e int) (vs, ve int, flags uint8, pairs int, ok 
 
 		// name "=" value
 		n := i
-		for i < e && isTokenChar[v[i]] {
+		for i < e && httphead.IsTokenChar(v[i]) {
 			i++
 		}
 		if i == n || i == e || v[i] != '=' {
@@ -107,7 +109,7 @@ func forwardedPairs(v []byte, s, e int) (vs, ve int, flags uint8, pairs int, ok 
 			return vs, ve, flags, pairs, false
 		}
 		pairs++
-		if equalFold(name, "for") {
+		if httphead.EqualFold(name, "for") {
 			if vs >= 0 {
 				return vs, ve, flags, pairs, false
 			}
@@ -167,28 +169,14 @@ func skipOWS(v []byte, i, e int) int {
 	return i
 }
 
-// isTokenChar reports which bytes may appear in a token (RFC 9110 section
-// 5.6.2).
-var isTokenChar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
 // isValueChar reports which bytes may appear in an unquoted value: token
 // characters, and also ":", "[" and "]". RFC 7239 wants an IPv6 address
 // or a port quoted, but some proxies omit the quotes, and these bytes
 // cannot start or end a quoted-string, an element or a pair.
 var isValueChar = func() (t [256]bool) {
-	t = isTokenChar
+	for c := range t {
+		t[c] = httphead.IsTokenChar(byte(c))
+	}
 	t[':'], t['['], t[']'] = true, true, true
 	return t
 }()

@@ -3,6 +3,8 @@ package clientip
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/wsguard/wsguard/internal/httphead"
 )
 
 // Header names the forwarding header trusted proxies use to name the
@@ -31,7 +33,7 @@ var headerInfo = [...]struct{ config, field string }{
 // "forwarded" or "x-real-ip", in any ASCII case.
 func ParseHeader(s string) (Header, error) {
 	for h, info := range headerInfo {
-		if equalFold(s, info.config) {
+		if httphead.EqualFold(s, info.config) {
 			return Header(h), nil
 		}
 	}
@@ -54,26 +56,4 @@ func (h Header) field() string {
 		return headerInfo[h].field
 	}
 	return ""
-}
-
-// equalFold reports whether a and b are equal under ASCII case folding.
-// Unicode folding would let "K" (U+212A, the Kelvin sign) match "k".
-func equalFold[A, B ~string | ~[]byte](a A, b B) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if lower(a[i]) != lower(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// lower maps an ASCII upper-case letter to lower case.
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }

@@ -45,7 +45,7 @@ func (hs *hops) collect(fs httphead.Fields, h Header) {
 	name := h.field()
 	first, size := len(fs), 0
 	for i := len(fs) - 1; i >= 0; i-- {
-		if !equalFold(fs[i].Name, name) {
+		if !httphead.EqualFold(fs[i].Name, name) {
 			continue
 		}
 		size += len(fs[i].Value) + 1
@@ -56,7 +56,7 @@ func (hs *hops) collect(fs httphead.Fields, h Header) {
 		first = i
 	}
 	for i := first; i < len(fs); i++ {
-		if !equalFold(fs[i].Name, name) {
+		if !httphead.EqualFold(fs[i].Name, name) {
 			continue
 		}
 		if h == HeaderForwarded {

@@ -173,7 +173,7 @@ func resolveRealIP(peer netip.Addr, fs httphead.Fields) Result {
 	var value []byte
 	lines := 0
 	for i := range fs {
-		if equalFold(fs[i].Name, "X-Real-IP") {
+		if httphead.EqualFold(fs[i].Name, "X-Real-IP") {
 			value = fs[i].Value
 			lines++
 		}

@@ -326,7 +326,7 @@ func checkReference(t *testing.T, h Header, peer netip.Addr, lines []string, wan
 	values := make([]string, len(lines))
 	for i, l := range lines {
 		name, value, _ := strings.Cut(l, ":")
-		if !equalFold(name, h.field()) {
+		if !strings.EqualFold(name, h.field()) {
 			return
 		}
 		values[i] = strings.Trim(value, " \t")

@@ -100,6 +100,15 @@ func lower(c byte) byte {
 	return c
 }
 
+// EqualFold reports whether a and b are equal under ASCII case folding,
+// the comparison HTTP field names and tokens call for. Non-ASCII bytes
+// must match exactly.
+func EqualFold[A, B ~string | ~[]byte](a A, b B) bool { return equalFold(a, b) }
+
+// IsTokenChar reports whether c may appear in an HTTP token (RFC 9110
+// section 5.6.2).
+func IsTokenChar(c byte) bool { return isTokenChar[c] }
+
 // trimOWS removes optional whitespace (spaces and tabs) from both ends.
 func trimOWS(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
