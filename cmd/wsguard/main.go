@@ -33,6 +33,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "flood":
+		return floodCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "wsguard", buildVersion())
 		return 0
@@ -51,6 +53,7 @@ func usage(w io.Writer) {
 commands:
   serve    run the gateway (wsguard serve --upstream http://127.0.0.1:8888)
   check    validate a config file (wsguard check --config FILE)
+  flood    stage an attack on a server you own (wsguard flood --target ws://127.0.0.1:8080/ws)
   version  print the version
 
 Run "wsguard <command> -h" for the flags of a command.
