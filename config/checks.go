@@ -54,6 +54,7 @@ func timeoutProblems(t Timeouts) []problem {
 // messageProblems checks a messages section.
 func messageProblems(m Messages) []problem {
 	var ps problems
+	atLeast(&ps, "max_fragments", m.MaxFragments, 0)
 	if m.MaxSize < 0 {
 		ps.add("max_size", "must not be negative")
 	}

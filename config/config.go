@@ -164,6 +164,11 @@ type Messages struct {
 	// MaxSize caps a message across its fragments, default 1MiB; larger
 	// messages close the connection with 1009. 0 = off.
 	MaxSize Size `yaml:"max_size"`
+	// MaxFragments caps the frames of one message, default 1024; more
+	// close the connection with 1008. Without it, a client sending an
+	// endless message in tiny fragments would stay under max_size for
+	// minutes while every fragment counts as activity. 0 = off.
+	MaxFragments int `yaml:"max_fragments"`
 	// Rate and Burst are a token bucket of client messages per connection,
 	// default 100/s with a burst of 200. A zero rate is off.
 	Rate  Rate `yaml:"rate"`

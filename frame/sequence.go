@@ -17,6 +17,7 @@ type Sequencer struct {
 
 	inMessage bool
 	size      int64 // payload bytes of the message in progress
+	frames    int   // data frames of the message in progress
 }
 
 // Check validates h against the frames before it and records it. It
@@ -43,9 +44,10 @@ func (s *Sequencer) Check(h Header) (starts bool, err error) {
 	}
 	starts = h.Op != OpContinuation
 	if starts {
-		s.size = 0
+		s.size, s.frames = 0, 0
 	}
 	s.size += h.Length
+	s.frames++
 	s.inMessage = !h.Fin
 	return starts, nil
 }
@@ -64,6 +66,10 @@ func (s *Sequencer) checkRSV(h Header) error {
 // MessageSize returns the payload bytes of the data message in progress
 // (or of the last one, once it ended), counted across its fragments.
 func (s *Sequencer) MessageSize() int64 { return s.size }
+
+// Fragments returns how many data frames the message in progress (or the
+// last one) has had.
+func (s *Sequencer) Fragments() int { return s.frames }
 
 // InMessage reports whether a fragmented data message is in progress.
 func (s *Sequencer) InMessage() bool { return s.inMessage }

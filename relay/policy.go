@@ -28,6 +28,7 @@ type policy struct {
 	write          time.Duration
 	closeTimeout   time.Duration
 	maxSize        int64
+	maxFragments   int
 	msgRate        float64
 	msgBurst       int
 	overRateClose  bool
@@ -104,6 +105,7 @@ func compilePolicy(t config.Timeouts, m config.Messages) *policy {
 		write:          t.Write.Std(),
 		closeTimeout:   t.Close.Std(),
 		maxSize:        int64(m.MaxSize),
+		maxFragments:   m.MaxFragments,
 		msgRate:        m.Rate.PerSecond(),
 		msgBurst:       m.Burst,
 		overRateClose:  m.OverRate == "close",
@@ -170,9 +172,14 @@ func (pm *pump) onHeader(h frame.Header, now int64) (action, *ending) {
 		return actForward, nil
 	}
 	c.touch(now)
-	if max := c.pol().maxSize; max > 0 && pm.seq.MessageSize() > max {
+	p := c.pol()
+	if p.maxSize > 0 && pm.seq.MessageSize() > p.maxSize {
 		c.srv.metrics.tooBig.Inc()
 		return actDrop, &ending{frame.CloseTooBig, frame.CloseGoingAway, "message too big"}
+	}
+	if p.maxFragments > 0 && pm.seq.Fragments() > p.maxFragments {
+		c.srv.metrics.tooBig.Inc()
+		return actDrop, &ending{frame.ClosePolicyViolation, frame.CloseGoingAway, "too many fragments"}
 	}
 	return actForward, nil
 }

@@ -660,3 +660,47 @@ func TestClientCloseHandshake(t *testing.T) {
 	}
 	g.waitIdle(t)
 }
+
+// TestMaxFragments shows that an endless message of tiny fragments, which
+// would stay under max_size for minutes while each fragment counts as
+// activity, is cut at messages.max_fragments, and that a message with
+// exactly that many fragments passes.
+func TestMaxFragments(t *testing.T) {
+	t.Parallel()
+	const maxFragments = 8
+	backend := echoBackend(t, nil)
+	g := startGuard(t, testConfig(t, upstreamOf(backend), func(c *config.Config) {
+		c.Messages.MaxFragments = maxFragments
+		c.Timeouts.PingInterval = 0
+	}))
+	c := mustDialRaw(t, g.Addr)
+
+	// maxFragments frames: one message, echoed whole.
+	var msg []byte
+	for i := range maxFragments {
+		op := frame.OpContinuation
+		if i == 0 {
+			op = frame.OpText
+		}
+		msg = append(msg, masked(i == maxFragments-1, op, []byte("ab"))...)
+	}
+	c.writeRaw(msg)
+	h, p, err := c.read(10 * time.Second)
+	if err != nil || h.Op != frame.OpText || string(p) != strings.Repeat("ab", maxFragments) {
+		t.Fatalf("echo of a %d-fragment message: %v %q %v", maxFragments, h.Op, p, err)
+	}
+
+	// One fragment more and no end in sight: closed with 1008.
+	msg = msg[:0]
+	for i := range maxFragments + 1 {
+		op := frame.OpContinuation
+		if i == 0 {
+			op = frame.OpText
+		}
+		msg = append(msg, masked(false, op, []byte("x"))...)
+	}
+	c.writeRaw(msg)
+	c.expectClose(frame.ClosePolicyViolation, "too many fragments", 10*time.Second)
+	c.expectEOF(5 * time.Second)
+	g.waitIdle(t)
+}
