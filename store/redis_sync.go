@@ -97,8 +97,8 @@ func (r *Redis) renew(ctx context.Context) (bool, error) {
 
 // newGeneration starts counting under a fresh instance id, after the
 // lease was lost or the dirty set overflowed; the next re-sync writes
-// every count under it. The old id's lease ends now if it was still live,
-// so the fleet drops its counts within a tick.
+// every count under it. The old id's lease is then ended (again), so the
+// fleet drops its counts within a tick.
 func (r *Redis) newGeneration(ctx context.Context, oldLive bool) error {
 	if !oldLive {
 		r.markDown(errLeaseLost)
@@ -115,12 +115,13 @@ func (r *Redis) newGeneration(ctx context.Context, oldLive bool) error {
 	}
 	r.renewed.Store(r.since())
 	r.log.Info("store instance id changed", slog.String("old", old), slog.String("instance", r.ID()))
-	if oldLive {
-		// NOTE: until the re-sync has written the new id's counts and
-		// ended this lease, both ids count: the fleet refuses a little
-		// early, never late.
-		r.pendingExpire = old
-	}
+	// NOTE: until the re-sync has written the new id's counts and ended
+	// the old lease, both ids may count: the fleet refuses a little early,
+	// never late. A lost lease is ended too: in a Redis Cluster the lease
+	// set's master can lose it while the other masters keep the old id's
+	// fields, which no script would drop otherwise (their TTL is renewed
+	// by every write of the key).
+	r.pendingExpire = old
 	return nil
 }
 
