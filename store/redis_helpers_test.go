@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/netip"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -75,22 +74,6 @@ func fieldSum(t testing.TB, c *redis.Client, k Key) int {
 		sum += n
 	}
 	return sum
-}
-
-// counterKeys returns the counter keys in Redis under the test prefix.
-func counterKeys(t testing.TB, c *redis.Client) []string {
-	t.Helper()
-	keys, err := c.Keys(context.Background(), testPrefix+"*").Result()
-	if err != nil {
-		t.Fatalf("KEYS: %v", err)
-	}
-	out := keys[:0]
-	for _, k := range keys {
-		if !strings.HasPrefix(k, leasesName(testPrefix)) {
-			out = append(out, k)
-		}
-	}
-	return out
 }
 
 // waitUntil polls cond until it holds, failing the test after timeout.

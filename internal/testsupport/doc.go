@@ -6,8 +6,9 @@
 // # Dependencies
 //
 // The processes need Debian packages: python3-tornado, python3-websockets,
-// redis-server, nginx and chromium. When one is missing the test is skipped with the reason, or,
-// when WSGUARD_REQUIRE_DEPS=1 (as in CI), fails and says how to install it.
+// redis-server (with redis-cli), nginx, chromium and prometheus (promtool).
+// When one is missing the test is skipped with the reason, or, when
+// WSGUARD_REQUIRE_DEPS=1 (as in CI), fails and says how to install it.
 // See [Require].
 //
 // # Processes
@@ -15,9 +16,12 @@
 // [StartTornado], [StartRedis] and [StartNginx] return a [Process] once it
 // is ready to serve: Tornado has printed its "listening on" line, Redis has
 // answered PING, nginx has written its pid file (which it does once its
-// sockets are bound) and accepts connections. The process is stopped by t.Cleanup, and its combined stdout and
-// stderr are written to the test log if the test failed. Readiness is always
-// an observed event, never a fixed delay.
+// sockets are bound) and accepts connections. [StartRedisCluster] starts
+// several cluster-enabled redis-servers, joins them with redis-cli and
+// waits for cluster_state:ok on every node. Processes are stopped by
+// t.Cleanup, and their combined stdout and stderr are written to the test
+// log if the test failed. Readiness is always an observed event, never a
+// fixed delay.
 //
 //	backend := testsupport.StartTornado(t)
 //	conn, _, err := websocket.Dial(ctx, backend.WSURL("/ws"), nil)
