@@ -27,6 +27,7 @@ import (
 
 	"github.com/wsguard/wsguard/admin"
 	"github.com/wsguard/wsguard/config"
+	"github.com/wsguard/wsguard/internal/testsupport"
 	"github.com/wsguard/wsguard/relay"
 )
 
@@ -370,8 +371,8 @@ func TestAdmissionIPv4Prefix(t *testing.T) {
 func TestAdmissionNoSlotLeak(t *testing.T) {
 	t.Parallel()
 	backend := startEchoServer(t)
-	down := deadAddr(t)
-	hole := silentUpstream(t)
+	down := testsupport.DeadAddr(t)
+	hole := testsupport.Blackhole(t)
 	const rateBurst = 6
 	cfg := admissionConfig(t, "", func(c *config.Config) {
 		c.Limits.PerIP = 2
@@ -613,50 +614,6 @@ func sendAndVanish(addr, local, req string) error {
 		}
 	}
 	return nc.Close()
-}
-
-// deadAddr returns a loopback address where nothing listens.
-func deadAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// silentUpstream accepts connections and never answers, until the test
-// ends.
-func silentUpstream(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
 }
 
 func getJSON(t testing.TB, url string, v any) {

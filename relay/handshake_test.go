@@ -24,6 +24,7 @@ import (
 
 	"github.com/wsguard/wsguard/config"
 	"github.com/wsguard/wsguard/frame"
+	"github.com/wsguard/wsguard/internal/testsupport"
 )
 
 // sampleKey is a valid Sec-WebSocket-Key (the one in RFC 6455 section 1.3).
@@ -492,38 +493,6 @@ func counterValue(t testing.TB, reg prometheus.Gatherer, name, label, value stri
 	return 0
 }
 
-// blackhole accepts TCP connections and never answers. It stops when the
-// test ends.
-func blackhole(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	return "http://" + ln.Addr().String()
-}
-
 // deadUpstream returns an upstream URL where nothing listens.
 func deadUpstream(t testing.TB) string {
 	t.Helper()
@@ -546,7 +515,7 @@ func TestHandshakeUpstreamFailures(t *testing.T) {
 		body      string // the exact body, or a substring for canned refusals
 	}{
 		{"nothing listening", deadUpstream, 0, http.StatusBadGateway, "upstream"},
-		{"never answers", blackhole, 300 * time.Millisecond, http.StatusGatewayTimeout, "timeout"},
+		{"never answers", func(t testing.TB) string { return "http://" + testsupport.Blackhole(t) }, 300 * time.Millisecond, http.StatusGatewayTimeout, "timeout"},
 		{"answers 403", func(t testing.TB) string {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("X-Backend", "yes")

@@ -23,6 +23,7 @@ import (
 
 	"github.com/wsguard/wsguard/admin"
 	"github.com/wsguard/wsguard/config"
+	"github.com/wsguard/wsguard/internal/testsupport"
 	"github.com/wsguard/wsguard/metrics"
 	"github.com/wsguard/wsguard/relay"
 )
@@ -83,7 +84,7 @@ func Start(t testing.TB, opts Options) *Gateway {
 	// After Config, so that the routes copy its top-level sections.
 	cfg.Routes = append(cfg.Routes,
 		cfg.NewRoute("/", backend.URL),
-		cfg.NewRoute("/down", "http://"+closedAddr(t)))
+		cfg.NewRoute("/down", "http://"+testsupport.DeadAddr(t)))
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("gateway config: %v", err)
 	}
@@ -165,16 +166,4 @@ func Poll(t testing.TB, timeout time.Duration, what string, check func() (bool, 
 		}
 		time.Sleep(10 * time.Millisecond) // polling a state, not a guess at timing
 	}
-}
-
-// closedAddr returns a loopback address where nothing listens.
-func closedAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
