@@ -35,6 +35,14 @@ var rbufPool = sync.Pool{New: func() any {
 	}
 }}
 
+// add appends a range to forward, skipping empty ones so that a chunk of
+// dropped or collected frames does not become a writev of empty vectors.
+func (rb *rbuf) add(seg []byte) {
+	if len(seg) > 0 {
+		rb.segs = append(rb.segs, seg)
+	}
+}
+
 // ctlBuf collects one control frame that the guard must read whole.
 type ctlBuf struct {
 	n int
@@ -208,7 +216,7 @@ func (pm *pump) process(rb *rbuf, b []byte) (consumed int, v verdict, wait time.
 	for pos < len(b) {
 		if pm.dir == fromClient && pm.p.AtBoundary() && startsMessage(b[pos]) {
 			if ok, w := pm.takeMessageToken(now); !ok {
-				rb.segs = append(rb.segs, b[run:pos])
+				rb.add(b[run:pos])
 				if !pm.flush(rb) {
 					return pos, vStop, 0
 				}
@@ -222,20 +230,20 @@ func (pm *pump) process(rb *rbuf, b []byte) (consumed int, v verdict, wait time.
 		startsHere := pm.p.AtBoundary()
 		n, ev, err := pm.p.Feed(b[pos:])
 		if err != nil {
-			rb.segs = append(rb.segs, b[run:pos])
+			rb.add(b[run:pos])
 			pm.end(rb, pm.violationEnding(err))
 			return pos, vStop, 0
 		}
 		switch ev {
 		case frame.EventNone:
 			// A header continues in the next read; the parser keeps it.
-			rb.segs = append(rb.segs, b[run:pos])
+			rb.add(b[run:pos])
 			run = pos + n
 		case frame.EventHeader:
 			frames++
 			act, end := pm.onHeader(pm.p.Header(), now.UnixNano())
 			if end != nil {
-				rb.segs = append(rb.segs, b[run:pos])
+				rb.add(b[run:pos])
 				pm.end(rb, end)
 				return pos, vStop, 0
 			}
@@ -244,23 +252,23 @@ func (pm *pump) process(rb *rbuf, b []byte) (consumed int, v verdict, wait time.
 			case act == actForward && startsHere:
 				// The header is in b and joins the run.
 			case act == actForward:
-				rb.segs = append(rb.segs, b[run:pos])
+				rb.add(b[run:pos])
 				if !pm.addCopy(rb, pm.p.HeaderBytes()) {
 					return pos, vStop, 0
 				}
 				run = pos + n
 			case act == actCollect:
-				rb.segs = append(rb.segs, b[run:pos])
+				rb.add(b[run:pos])
 				pm.ctl = ctlPool.Get().(*ctlBuf)
 				pm.ctl.n = copy(pm.ctl.b[:], pm.p.HeaderBytes())
 				run = pos + n
 			default:
-				rb.segs = append(rb.segs, b[run:pos])
+				rb.add(b[run:pos])
 				run = pos + n
 			}
 		case frame.EventPayload:
 			if pm.act != actForward {
-				rb.segs = append(rb.segs, b[run:pos])
+				rb.add(b[run:pos])
 				if pm.act == actCollect {
 					pm.ctl.n += copy(pm.ctl.b[pm.ctl.n:], b[pos:pos+n])
 				}
@@ -274,7 +282,7 @@ func (pm *pump) process(rb *rbuf, b []byte) (consumed int, v verdict, wait time.
 		if pm.act != actCollect {
 			continue
 		}
-		rb.segs = append(rb.segs, b[run:pos])
+		rb.add(b[run:pos])
 		run = pos
 		ctl, end := pm.onControl()
 		if end != nil {
@@ -297,7 +305,7 @@ func (pm *pump) process(rb *rbuf, b []byte) (consumed int, v verdict, wait time.
 		}
 		finishAfter = finishAfter || ctl.finish
 	}
-	rb.segs = append(rb.segs, b[run:pos])
+	rb.add(b[run:pos])
 	if !pm.flush(rb) {
 		return pos, vStop, 0
 	}
