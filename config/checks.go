@@ -20,6 +20,11 @@ func limitProblems(l Limits) []problem {
 	bucket(&ps, "handshake_rate", "handshake_burst", l.HandshakeRate, l.HandshakeBurst)
 	atLeast(&ps, "rate_table_size", l.RateTableSize, 1)
 	duration(&ps, "retry_after", l.RetryAfter, false)
+	if f := float64(l.Pressure); !(f >= 0 && f <= 1) {
+		ps.add("pressure", "must be from 0 to 100%%, not %s", l.Pressure)
+	}
+	atLeast(&ps, "min_per_ip", l.MinPerIP, 0)
+	duration(&ps, "eviction_grace", l.EvictionGrace, false)
 	return ps
 }
 

@@ -107,6 +107,17 @@ type Limits struct {
 	// RetryAfter is the Retry-After sent with refusals by connection
 	// limits, default 5s. Rate refusals send the time until a token.
 	RetryAfter Duration `yaml:"retry_after"`
+	// Pressure is the share of MaxConnections past which admission turns
+	// fair: a newcomer from a prefix under its fair share may evict an
+	// idle connection of the heaviest prefix. Default 90%; 0 is off.
+	// With store.kind redis, fairness acts on this instance's connections.
+	Pressure Percent `yaml:"pressure"`
+	// MinPerIP is how many connections eviction always leaves a prefix,
+	// default 1.
+	MinPerIP int `yaml:"min_per_ip"`
+	// EvictionGrace is how long a new connection is safe from eviction,
+	// default 30s.
+	EvictionGrace Duration `yaml:"eviction_grace"`
 }
 
 // RouteLimits are limits scoped to one route, counted apart from the

@@ -33,6 +33,9 @@ func Default() Config {
 			HandshakeBurst:       40,
 			RateTableSize:        100000,
 			RetryAfter:           Duration(5 * time.Second),
+			Pressure:             0.9,
+			MinPerIP:             1,
+			EvictionGrace:        Duration(30 * time.Second),
 
 			InstanceMaxConnections: maxConns,
 		},

@@ -55,6 +55,14 @@ func TestValidateInCode(t *testing.T) {
 			"limits.rate_table_size: must be at least 1, not 0",
 			"limits.retry_after: must not be negative",
 		}},
+		{"fairness", func(c *Config) {
+			c.Limits.Pressure, c.Limits.MinPerIP, c.Limits.EvictionGrace = 1.5, -1, -1
+		}, []string{
+			"limits.pressure: must be from 0 to 100%, not 150%",
+			"limits.min_per_ip: must be at least 0, not -1",
+			"limits.eviction_grace: must not be negative",
+		}},
+		{"fairness off", func(c *Config) { c.Limits.Pressure, c.Limits.EvictionGrace = 0, 0 }, nil},
 		{"rate off needs no burst", func(c *Config) { c.Limits.HandshakeRate, c.Limits.HandshakeBurst = 0, 0 }, nil},
 		{"nan rate", func(c *Config) { c.Messages.Rate = Rate(math.NaN()) },
 			[]string{"messages.rate: must be a finite rate of 0 or more"}},

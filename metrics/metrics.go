@@ -15,6 +15,7 @@ type Relay struct {
 	Open         *prometheus.GaugeVec   // open connections by route
 	Max          prometheus.Gauge       // limits.max_connections in force
 	Pending      prometheus.Gauge       // handshakes accepted but not yet upgraded
+	Pressure     prometheus.Gauge       // 1 while open connections are past limits.pressure
 	Handshakes   *prometheus.CounterVec // handshakes by outcome and reason
 	Closes       *prometheus.CounterVec // closes by code and by whom
 	Frames       *prometheus.CounterVec // frames by direction
@@ -47,6 +48,10 @@ func NewRelay(reg prometheus.Registerer) *Relay {
 		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "handshakes_pending",
 			Help: "Connections accepted whose handshake is not finished.",
+		}),
+		Pressure: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "pressure",
+			Help: "1 while open connections are at or past limits.pressure of max_connections (fair admission on), else 0.",
 		}),
 		Handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "handshakes_total",
@@ -113,7 +118,7 @@ func NewRelay(reg prometheus.Registerer) *Relay {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Open, m.Max, m.Pending, m.Handshakes, m.Closes, m.Frames, m.Bytes,
+		reg.MustRegister(m.Open, m.Max, m.Pending, m.Pressure, m.Handshakes, m.Closes, m.Frames, m.Bytes,
 			m.Violations, m.Throttled, m.TooBig, m.SlowReaders, m.PingsSent, m.PongsOK,
 			m.AuthFailures, m.Evictions, m.Admission, m.Handshake, m.Dial)
 	}

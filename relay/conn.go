@@ -44,7 +44,10 @@ type conn struct {
 	pumps [2]pump
 	outs  [2]outStream
 
-	start    int64        // unix nanoseconds of the upgrade
+	start    int64        // unix nanoseconds of the upgrade, set before register
+	fairPos  [2]int       // index in Server.fair and Server.anon, -1 when out; guarded by Server.connsMu
+	released atomic.Bool  // the lease went back, by connDone or by an eviction
+	running  atomic.Bool  // the 101 went out and the timers run: the conn may be evicted
 	lastData atomic.Int64 // unix nanoseconds of the last data frame that counts as activity
 	closing  atomic.Bool  // a close handshake is under way
 	finished atomic.Bool  // sockets closed, lease released
@@ -83,7 +86,6 @@ func (c *conn) touch(now int64) { c.lastData.Store(now) }
 // startTimers sets the connection's deadlines and arms its timer.
 func (c *conn) startTimers(now int64) {
 	p := c.pol()
-	c.start = now
 	c.lastData.Store(now)
 	if p.maxLifetime > 0 {
 		life := float64(p.maxLifetime) * (1 - p.lifetimeJitter*rand.Float64())

@@ -155,9 +155,13 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 
 	// Admit, before anything is spent on the upstream.
 	admStart := time.Now()
-	lease, ref, err := s.adm.Acquire(context.Background(), admission.Request{
+	admReq := admission.Request{
 		Addr: client.Addr, Route: r.adm, User: fwd.User, Anonymous: id.auth != nil && fwd.User == "",
-	})
+	}
+	lease, ref, err := s.adm.Acquire(context.Background(), admReq)
+	if err == nil && ref != nil {
+		lease, ref, err = s.acquireFair(admReq, ref, rs.cfg.Limits)
+	}
 	s.metrics.Admission.Observe(time.Since(admStart).Seconds())
 	if err != nil {
 		// A store that refuses while Redis is away (on_failure: closed)
@@ -249,10 +253,16 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 
 	// Counted as open before the 101 leaves, so that whoever sees the
 	// upgrade also sees it counted. The 101 goes to the client before any
-	// pump starts, so nothing the upstream sends can overtake it.
+	// pump starts, so nothing the upstream sends can overtake it, and
+	// under the client stream's lock, so that a close frame from a drain,
+	// a kick or an eviction cannot go out before it.
+	out := &c.outs[toClient]
+	out.mu.Lock()
 	s.register(c)
 	nc.SetWriteDeadline(time.Now().Add(r.policy.write))
-	if _, err := nc.Write(respHead); err != nil {
+	_, err = nc.Write(respHead)
+	out.mu.Unlock()
+	if err != nil {
 		c.finish()
 		return "failed", "client_gone"
 	}
@@ -297,7 +307,9 @@ func (s *Server) newConn(nc, up net.Conn, r *route, lease admission.Lease, ext [
 	up.SetDeadline(time.Time{})
 	deflate, anyRSV := extensions(ext)
 
-	c := &conn{srv: s, route: r, lease: lease}
+	c := &conn{srv: s, route: r, lease: lease, fairPos: [2]int{-1, -1}}
+	c.start = time.Now().UnixNano()
+	c.lastData.Store(c.start)
 	c.outs[toUpstream] = outStream{nc: up, masked: true}
 	c.outs[toClient] = outStream{nc: nc}
 	c.pumps[fromClient] = pump{c: c, dir: fromClient, raw: clientRaw, out: &c.outs[toUpstream],
@@ -317,6 +329,7 @@ func (s *Server) startConn(c *conn, clientRest, upRest []byte) {
 		return
 	}
 	c.startTimers(now.UnixNano())
+	c.running.Store(true)
 	if s.draining.Load() {
 		// Shutdown began while this handshake was finishing.
 		c.shutdown(frame.CloseGoingAway, frame.CloseGoingAway, "going away", false)

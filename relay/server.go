@@ -62,10 +62,13 @@ type Server struct {
 	mu  sync.Mutex // guards lns
 	lns map[net.Listener]struct{}
 
-	connsMu sync.Mutex // guards conns, nconns, drained
-	conns   conn       // sentinel of the list of open connections
-	nconns  int
-	drained chan struct{} // closed when nconns reaches zero while draining
+	connsMu       sync.Mutex // guards conns, nconns, drained, fair, anon, underPressure
+	conns         conn       // sentinel of the list of open connections
+	nconns        int
+	fair          *fairIndex    // open connections by client prefix
+	anon          *fairIndex    // open anonymous connections by client prefix
+	underPressure bool          // last value of wsguard_pressure
+	drained       chan struct{} // closed when nconns reaches zero while draining
 }
 
 // Stats is a snapshot of the server's counts, for the admin API and
@@ -111,6 +114,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		lns:      make(map[net.Listener]struct{}),
 		drained:  make(chan struct{}),
 		refusals: newRefusalLog(log),
+		fair:     newFairIndex(0),
+		anon:     newFairIndex(1),
 	}
 	s.unusableLog.interval = 10 * time.Second
 	s.refusedPrefixes = newWindowedTop(64, 5, time.Minute)
@@ -232,6 +237,11 @@ func (s *Server) register(c *conn) {
 	s.conns.prev.next = c
 	s.conns.prev = c
 	s.nconns++
+	s.fair.add(c)
+	if c.lease.User() == "" {
+		s.anon.add(c)
+	}
+	s.notePressure(s.nconns)
 	s.connsMu.Unlock()
 	s.metrics.Open.WithLabelValues(c.route.path, authLabel(c)).Inc()
 }
@@ -246,13 +256,14 @@ func authLabel(c *conn) string {
 
 // connDone accounts for a finished connection.
 func (s *Server) connDone(c *conn) {
-	if err := s.adm.Release(context.Background(), c.lease); err != nil {
-		s.log.Error("releasing connection slot", slog.String("error", err.Error()))
-	}
+	s.releaseLease(c)
 	s.connsMu.Lock()
 	c.prev.next, c.next.prev = c.next, c.prev
 	c.prev, c.next = nil, nil
 	s.nconns--
+	s.fair.remove(c)
+	s.anon.remove(c)
+	s.notePressure(s.nconns)
 	if s.nconns == 0 && s.draining.Load() {
 		select {
 		case <-s.drained:

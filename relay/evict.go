@@ -1,0 +1,116 @@
+package relay
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/wsguard/wsguard/admission"
+	"github.com/wsguard/wsguard/clientip"
+	"github.com/wsguard/wsguard/config"
+	"github.com/wsguard/wsguard/frame"
+)
+
+// Eviction reasons, as counted in wsguard_evictions_total.
+const (
+	evictPressure  = "pressure"  // room for a newcomer from a light prefix
+	evictAnonymous = "anonymous" // room for an authenticated newcomer
+)
+
+// acquireFair retries a handshake refused by a connection limit once,
+// after evicting a connection, when fair admission allows it (see
+// pickVictim). Otherwise it returns the refusal as it was.
+//
+// NOTE: with store.kind redis the choice is per instance: only this
+// instance's connections are counted and evicted.
+func (s *Server) acquireFair(req admission.Request, ref *admission.Refusal, l config.Limits) (admission.Lease, *admission.Refusal, error) {
+	limit := 0
+	switch ref.Limit {
+	case "max_connections":
+		limit = l.MaxConnections
+	case "instance_max_connections":
+		limit = l.InstanceMaxConnections
+	}
+	if limit <= 0 || l.Pressure <= 0 {
+		return admission.Lease{}, ref, nil
+	}
+	p := s.adm.Policy()
+	prefix := clientip.Prefix(req.Addr, p.IPv4Prefix, p.IPv6Prefix)
+	graceEnd := time.Now().UnixNano() - int64(l.EvictionGrace)
+
+	s.connsMu.Lock()
+	var c *conn
+	reason := ""
+	if float64(s.nconns) >= float64(l.Pressure)*float64(limit) {
+		c, reason = s.pickVictim(prefix, req.User != "", limit, l.MinPerIP, graceEnd)
+	}
+	if c != nil {
+		// Out of the indexes now, so that no other newcomer counts it
+		// or picks it again while it closes.
+		s.fair.remove(c)
+		s.anon.remove(c)
+	}
+	s.connsMu.Unlock()
+	if c == nil {
+		return admission.Lease{}, ref, nil
+	}
+
+	s.evict(c, reason)
+	return s.adm.Acquire(context.Background(), req)
+}
+
+// pickVictim chooses the connection to evict for a newcomer from prefix,
+// or nil. An authenticated newcomer may take the slot of an anonymous
+// connection. Otherwise the newcomer's prefix must hold fewer than its
+// fair share (limit over the prefixes holding connections), and the
+// victim comes from the heaviest prefix (fairIndex.victim). connsMu is
+// held.
+func (s *Server) pickVictim(prefix netip.Prefix, authenticated bool, limit, floor int, graceEnd int64) (*conn, string) {
+	if authenticated {
+		if c := s.anon.victim(-1, 0, graceEnd); c != nil {
+			return c, evictAnonymous
+		}
+	}
+	mine := s.fair.count(prefix)
+	if mine >= limit/max(1, s.fair.prefixes()) {
+		return nil, ""
+	}
+	if c := s.fair.victim(mine, floor, graceEnd); c != nil {
+		return c, evictPressure
+	}
+	return nil, ""
+}
+
+// evict gives c's slot back at once and closes it with 1013.
+func (s *Server) evict(c *conn, reason string) {
+	s.releaseLease(c)
+	s.metrics.Evictions.WithLabelValues(reason).Inc()
+	go c.shutdown(frame.CloseTryAgainLater, frame.CloseGoingAway, "try again later", false) // see Shutdown
+}
+
+// releaseLease returns c's slots, once, whether an eviction or the end
+// of the connection comes first.
+func (s *Server) releaseLease(c *conn) {
+	if !c.released.CompareAndSwap(false, true) {
+		return
+	}
+	if err := s.adm.Release(context.Background(), c.lease); err != nil {
+		s.log.Error("releasing connection slot", slog.String("error", err.Error()))
+	}
+}
+
+// notePressure updates wsguard_pressure for n open connections. connsMu
+// is held.
+func (s *Server) notePressure(n int) {
+	l := s.routes.Load().cfg.Limits
+	on := l.Pressure > 0 && float64(n) >= float64(l.Pressure)*float64(l.MaxConnections)
+	if on != s.underPressure {
+		s.underPressure = on
+		v := 0.0
+		if on {
+			v = 1
+		}
+		s.metrics.Pressure.Set(v)
+	}
+}
