@@ -95,6 +95,7 @@ routes:
     upstream: http://%s
 limits:
   max_connections: %d
+  instance_max_connections: 0
   per_ip: 0
   handshake_rate: "0"
 `, guardAddr, adminAddr, backendAddr, n+10)), 0o644)
