@@ -194,29 +194,6 @@ func startWSBackend(t testing.TB, opts *websocket.AcceptOptions) *wsBackend {
 	return b
 }
 
-// startGuardWith is startGuard with Options.
-func startGuardWith(t testing.TB, cfg config.Config, opts Options) *guard {
-	t.Helper()
-	srv, err := New(cfg, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		srv.Close()
-		<-done
-	})
-	return &guard{Server: srv, Addr: ln.Addr().String()}
-}
-
 // echoText sends msg on a raw client and fails unless it comes back.
 func echoText(t testing.TB, c *rawClient, msg string) {
 	t.Helper()

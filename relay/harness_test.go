@@ -49,10 +49,10 @@ type guard struct {
 	Addr string
 }
 
-// startGuard runs a Server for cfg until the test ends.
-func startGuard(t testing.TB, cfg config.Config) *guard {
+// startGuardWith runs a Server for cfg with opts until the test ends.
+func startGuardWith(t testing.TB, cfg config.Config, opts Options) *guard {
 	t.Helper()
-	srv, err := New(cfg, Options{})
+	srv, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +70,12 @@ func startGuard(t testing.TB, cfg config.Config) *guard {
 		<-done
 	})
 	return &guard{Server: srv, Addr: ln.Addr().String()}
+}
+
+// startGuard runs a Server for cfg until the test ends.
+func startGuard(t testing.TB, cfg config.Config) *guard {
+	t.Helper()
+	return startGuardWith(t, cfg, Options{})
 }
 
 // waitIdle waits until the guard holds no connection, no pending
