@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/wsguard/wsguard/internal/httphead"
 )
 
 // Authenticator finds and verifies the JWTs of WebSocket upgrade requests.
@@ -310,4 +312,26 @@ func classify(tok *jwt.Token, err error) *Error {
 		return errWrongAudience
 	}
 	return errMalformed
+}
+
+// Authenticate finds and verifies r's token. A request without one is
+// anonymous (user "") unless a token is required; any refusal is an
+// *Error to answer with 401.
+func (a *Authenticator) Authenticate(r *httphead.Request) (user string, c Credential, err *Error) {
+	c, found, xerr := a.Extract(r)
+	if xerr == nil && !found && a.Required() {
+		xerr = ErrMissing
+	}
+	if xerr == nil && found {
+		if user, xerr = a.Verify(c.Token); xerr == nil {
+			return user, c, nil
+		}
+	}
+	if xerr == nil {
+		return "", c, nil
+	}
+	if !errors.As(xerr, &err) {
+		err = &Error{Code: "invalid_token", Reason: "malformed"}
+	}
+	return "", c, err
 }

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/wsguard/wsguard/admission"
-	"github.com/wsguard/wsguard/auth"
 	"github.com/wsguard/wsguard/frame"
 	"github.com/wsguard/wsguard/internal/httphead"
 	"github.com/wsguard/wsguard/store"
@@ -138,7 +137,7 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 	}
 	var echo string
 	if id.auth != nil {
-		user, cred, aerr := s.authenticate(id.auth, &req)
+		user, cred, aerr := id.auth.Authenticate(&req)
 		if aerr != nil {
 			s.noteRefused(client.Addr, "")
 			s.metrics.AuthFailures.WithLabelValues(aerr.Reason).Inc()
@@ -268,29 +267,6 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 	}
 	s.startConn(c, rest, upRest)
 	return "accepted", "ok"
-}
-
-// authenticate finds and verifies the request's token. A request without
-// one is anonymous (user "") unless a token is required.
-func (s *Server) authenticate(a *auth.Authenticator, req *httphead.Request) (string, auth.Credential, *auth.Error) {
-	cred, found, err := a.Extract(req)
-	if err == nil && !found && a.Required() {
-		err = auth.ErrMissing
-	}
-	if err == nil && found {
-		var user string
-		if user, err = a.Verify(cred.Token); err == nil {
-			return user, cred, nil
-		}
-	}
-	if err == nil {
-		return "", cred, nil
-	}
-	var ae *auth.Error
-	if !errors.As(err, &ae) {
-		ae = &auth.Error{Code: "invalid_token", Reason: "malformed"}
-	}
-	return "", cred, ae
 }
 
 // newConn builds the relay state of an upgraded pair.

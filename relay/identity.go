@@ -20,6 +20,7 @@ import (
 	"github.com/wsguard/wsguard/auth"
 	"github.com/wsguard/wsguard/clientip"
 	"github.com/wsguard/wsguard/config"
+	"github.com/wsguard/wsguard/internal/wiring"
 )
 
 // identity is the part of a config snapshot that decides who a client is:
@@ -45,35 +46,8 @@ func newIdentity(ctx context.Context, cfg config.Config, log *slog.Logger) (*ide
 		proxyMode:  cfg.ProxyProtocol,
 		userHeader: cfg.Auth.ForwardUserHeader,
 	}
-	if !cfg.Auth.Enabled() {
-		return id, nil
-	}
-	a := cfg.Auth
-	opts := auth.Options{
-		Required:      a.Required,
-		SecretFile:    a.JWT.SecretFile,
-		PublicKeyFile: a.JWT.PublicKeyFile,
-		JWKSFile:      a.JWT.JWKSFile,
-		JWKSURL:       a.JWT.JWKSURL,
-		JWKSRefresh:   a.JWT.JWKSRefresh.Std(),
-		Issuer:        a.JWT.Issuer,
-		Audience:      a.JWT.Audience,
-		Leeway:        a.JWT.Leeway.Std(),
-		UserClaim:     a.JWT.UserClaim,
-		MaxTokenSize:  int(a.JWT.MaxTokenSize),
-		QueryParam:    a.QueryParam,
-		Cookie:        a.Cookie,
-		Logger:        log,
-	}
-	for _, s := range a.TokenSources {
-		src, err := auth.ParseSource(s)
-		if err != nil {
-			return nil, err
-		}
-		opts.Sources = append(opts.Sources, src)
-	}
-	if id.auth, err = auth.New(ctx, opts); err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
+	if id.auth, err = wiring.Authenticator(ctx, cfg.Auth, log); err != nil {
+		return nil, err
 	}
 	return id, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/wsguard/wsguard/admission"
 	"github.com/wsguard/wsguard/config"
 	"github.com/wsguard/wsguard/frame"
+	"github.com/wsguard/wsguard/internal/wiring"
 	"github.com/wsguard/wsguard/store"
 )
 
@@ -41,7 +42,7 @@ type Options struct {
 type Server struct {
 	log      *slog.Logger
 	metrics  *relayMetrics
-	store    counterStore
+	store    wiring.CounterStore
 	shared   *store.Redis // the store when it is shared; nil for memory
 	adm      *admission.Admitter
 	routes   atomic.Pointer[routes]
@@ -97,7 +98,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		rs.id.close()
 		return nil, err
 	}
-	st, shared, err := newStore(cfg, log, opts.Registerer)
+	st, shared, err := wiring.Store(cfg, log, opts.Registerer)
 	if err != nil {
 		p.closeFDs()
 		rs.id.close()
@@ -108,7 +109,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		metrics:  newRelayMetrics(opts.Registerer),
 		store:    st,
 		shared:   shared,
-		adm:      admission.New(st, admissionPolicy(cfg), cfg.Limits.RateTableSize),
+		adm:      admission.New(st, wiring.Policy(cfg), cfg.Limits.RateTableSize),
 		poller:   p,
 		closed:   make(chan struct{}),
 		lns:      make(map[net.Listener]struct{}),
@@ -128,28 +129,6 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-func admissionPolicy(cfg config.Config) admission.Policy {
-	l := cfg.Limits
-	var tiers []admission.Tier
-	for _, t := range l.PrefixTiers {
-		tiers = append(tiers, admission.Tier{IPv4Prefix: t.IPv4Prefix, IPv6Prefix: t.IPv6Prefix, Limit: t.Limit})
-	}
-	return admission.Policy{
-		MaxConnections: l.MaxConnections,
-		PerIP:          l.PerIP,
-		IPv4Prefix:     l.IPv4Prefix,
-		IPv6Prefix:     l.IPv6Prefix,
-		HandshakeRate:  l.HandshakeRate.PerSecond(),
-		HandshakeBurst: l.HandshakeBurst,
-		RetryAfter:     l.RetryAfter.Std(),
-		PerUser:        l.PerUser,
-		AnonymousShare: float64(l.AnonymousShare),
-		Tiers:          tiers,
-
-		InstanceMaxConnections: instanceLimit(cfg),
-	}
-}
-
 // Reload applies a new config to later handshakes. Open connections keep
 // the routes and policies they started with. Listen addresses are not
 // changed by a reload.
@@ -159,7 +138,7 @@ func (s *Server) Reload(cfg config.Config) error {
 		return err
 	}
 	old := s.routes.Swap(rs)
-	s.adm.SetPolicy(admissionPolicy(cfg))
+	s.adm.SetPolicy(wiring.Policy(cfg))
 	s.metrics.Max.Set(float64(cfg.Limits.MaxConnections))
 	// Handshakes still using the old snapshot may verify tokens with its
 	// authenticator: closing only stops its background refresh.
