@@ -80,21 +80,13 @@ func runGateway(t testing.TB, cfg config.Config, reg prometheus.Registerer) *gat
 	return &gateway{Server: srv, addr: ln.Addr().String()}
 }
 
-// waitFor polls the gateway's stats until ok accepts them, failing the
-// test after 15 s.
+// waitFor polls the gateway's stats until ok accepts them.
 func (g *gateway) waitFor(t testing.TB, what string, ok func(relay.Stats) bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testsupport.Poll(t, 15*time.Second, what, func() (bool, string) {
 		st := g.Stats()
-		if ok(st) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: stats %+v", what, st)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a state, not a guess at timing
-	}
+		return ok(st), fmt.Sprintf("stats %+v", st)
+	})
 }
 
 // echoServer is a coder/websocket echo backend that counts the TCP
@@ -517,18 +509,11 @@ func TestAdmissionNoSlotLeak(t *testing.T) {
 	}
 
 	// Everything returns to zero, as the admin API reports it.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testsupport.Poll(t, 15*time.Second, "the gateway to return to zero", func() (bool, string) {
 		var st relay.Stats
 		getJSON(t, adminSrv.URL+"/admin/api/stats", &st)
-		if st.Open == 0 && st.Pending == 0 && st.Counters == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the gateway did not return to zero: %+v", st)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a state, not a guess at timing
-	}
+		return st.Open == 0 && st.Pending == 0 && st.Counters == 0, fmt.Sprintf("stats %+v", st)
+	})
 	metrics := getText(t, adminSrv.URL+"/metrics")
 	for _, reason := range []string{
 		`outcome="accepted",reason="ok"`,

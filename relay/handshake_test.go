@@ -570,23 +570,6 @@ func TestHandshakeMaxPending(t *testing.T) {
 	echoText(t, c, "after the pending ones left")
 }
 
-// waitStats polls the guard's stats until ok accepts them, failing the
-// test after 10 s.
-func waitStats(t testing.TB, g *guard, what string, ok func(Stats) bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := g.Stats()
-		if ok(st) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: stats %+v", what, st)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a state, not a guess at timing
-	}
-}
-
 // totalsHandler sums the total attribute of the records it gets.
 type totalsHandler struct {
 	mu    sync.Mutex // guards total

@@ -21,6 +21,7 @@ import (
 	"github.com/wsguard/wsguard/config"
 	"github.com/wsguard/wsguard/frame"
 	"github.com/wsguard/wsguard/internal/httphead"
+	"github.com/wsguard/wsguard/internal/testsupport"
 )
 
 // testConfig returns a valid config with one route "/" to upstream, after
@@ -72,27 +73,28 @@ func startGuardWith(t testing.TB, cfg config.Config, opts Options) *guard {
 	return &guard{Server: srv, Addr: ln.Addr().String()}
 }
 
-// startGuard runs a Server for cfg until the test ends.
-func startGuard(t testing.TB, cfg config.Config) *guard {
-	t.Helper()
-	return startGuardWith(t, cfg, Options{})
-}
-
 // waitIdle waits until the guard holds no connection, no pending
 // handshake and no admission counter, failing the test after 5 s.
 func (g *guard) waitIdle(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitStats(t, g, "the guard to return to idle", func(st Stats) bool {
+		return st.Open == 0 && st.Pending == 0 && st.Counters == 0
+	})
+}
+
+// waitStats polls the guard's stats until ok accepts them.
+func waitStats(t testing.TB, g *guard, what string, ok func(Stats) bool) {
+	t.Helper()
+	testsupport.Poll(t, 10*time.Second, what, func() (bool, string) {
 		st := g.Stats()
-		if st.Open == 0 && st.Pending == 0 && st.Counters == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("guard did not return to idle: %+v", st)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a state, not a guess at timing
-	}
+		return ok(st), fmt.Sprintf("stats %+v", st)
+	})
+}
+
+// startGuard runs a Server for cfg until the test ends.
+func startGuard(t testing.TB, cfg config.Config) *guard {
+	t.Helper()
+	return startGuardWith(t, cfg, Options{})
 }
 
 // echoBackend is a Go WebSocket server (coder/websocket) that echoes

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/wsguard/wsguard/config"
+	"github.com/wsguard/wsguard/internal/testsupport"
 )
 
 // jwtKey signs test tokens.
@@ -207,13 +209,10 @@ func newEd25519(t testing.TB) jwtKey {
 // waitFetches waits until the JWKS server has been fetched n times.
 func (s *jwksServer) waitFetches(t testing.TB, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for s.fetches.Load() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("JWKS fetched %d times, want %d", s.fetches.Load(), n)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a state, not a guess at timing
-	}
+	testsupport.Poll(t, 15*time.Second, "JWKS fetches", func() (bool, string) {
+		got := s.fetches.Load()
+		return got >= n, fmt.Sprintf("fetched %d times, want %d", got, n)
+	})
 }
 
 func TestIdentityJWKSRotation(t *testing.T) {

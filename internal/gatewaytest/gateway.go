@@ -151,19 +151,9 @@ func (g *Gateway) WaitStats(t testing.TB, what string, ok func(relay.Stats) bool
 	return st
 }
 
-// Poll calls check until it reports true, failing the test after
-// timeout with what and check's last description of the state.
+// Poll is testsupport.Poll, kept here for the tests that use this
+// package's other helpers.
 func Poll(t testing.TB, timeout time.Duration, what string, check func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := check()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting %v for %s: %s", timeout, what, state)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a state, not a guess at timing
-	}
+	testsupport.Poll(t, timeout, what, check)
 }
