@@ -109,29 +109,14 @@ func nginxCheck(bin string, args []string) (string, error) {
 // does after binding its listening sockets, and then accepts a connection
 // on p.Addr. It fails if p exits first or readyTimeout passes.
 func waitNginx(p *Process, pidFile string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-	defer cancel()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-
 	want := []byte(strconv.Itoa(p.PID))
-	var last error
-	for {
-		last = errors.New("no pid file yet")
-		if b, err := os.ReadFile(pidFile); err == nil && bytes.Equal(bytes.TrimSpace(b), want) {
-			last = dialOnce(ctx, p.Addr)
-			if last == nil {
-				return nil
-			}
+	return p.waitProbe(10*time.Millisecond, func(ctx context.Context) error {
+		b, err := os.ReadFile(pidFile)
+		if err != nil || !bytes.Equal(bytes.TrimSpace(b), want) {
+			return errors.New("no pid file yet")
 		}
-		select {
-		case <-tick.C:
-		case <-p.done:
-			return fmt.Errorf("%w: %v", errExited, exitError(p.waitErr))
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last attempt: %v)", ctx.Err(), last)
-		}
-	}
+		return dialOnce(ctx, p.Addr)
+	})
 }
 
 // dialOnce connects to addr and hangs up.

@@ -217,3 +217,25 @@ func (o *output) snapshot() (string, <-chan struct{}) {
 	defer o.mu.Unlock()
 	return o.buf.String(), o.changed
 }
+
+// waitProbe calls probe every interval until it succeeds, p exits, or
+// readyTimeout passes; it is how a started process is judged ready.
+func (p *Process) waitProbe(interval time.Duration, probe func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		last := probe(ctx)
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-p.done:
+			return fmt.Errorf("%w: %v", errExited, exitError(p.waitErr))
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last attempt: %v)", ctx.Err(), last)
+		}
+	}
+}

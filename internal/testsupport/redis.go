@@ -51,24 +51,9 @@ func StartRedis(t testing.TB) *Process {
 // waitRedis polls p.Addr with PING until it answers +PONG, p exits, or
 // readyTimeout passes.
 func waitRedis(p *Process) error {
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
-	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-
-	var last error
-	for {
-		if last = pingRedis(ctx, p.Addr); last == nil {
-			return nil
-		}
-		select {
-		case <-tick.C:
-		case <-p.done:
-			return fmt.Errorf("%w: %v", errExited, exitError(p.waitErr))
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last attempt: %v)", ctx.Err(), last)
-		}
-	}
+	return p.waitProbe(20*time.Millisecond, func(ctx context.Context) error {
+		return pingRedis(ctx, p.Addr)
+	})
 }
 
 // pingRedis sends one RESP PING to addr and checks for +PONG.
