@@ -115,7 +115,7 @@ func fromHeader(fs httphead.Fields) (tok []byte, found bool, err error) {
 
 	v := fs.Get("Authorization")
 	scheme, rest, _ := bytes.Cut(v, []byte{' '})
-	if !asciiEqualFold(scheme, "Bearer") {
+	if !httphead.EqualFold(scheme, "Bearer") {
 		return nil, false, nil
 	}
 	rest = bytes.TrimLeft(rest, " ")
@@ -214,7 +214,7 @@ func queryNameIs(name []byte, param string) bool {
 // them.
 func fromCookie(fs httphead.Fields, name string) (tok []byte, found bool, err error) {
 	for _, f := range fs {
-		if !asciiEqualFold(f.Name, "Cookie") {
+		if !httphead.EqualFold(f.Name, "Cookie") {
 			continue
 		}
 		for pair := range bytes.SplitSeq(f.Value, []byte{';'}) {
@@ -246,7 +246,7 @@ func fromSubprotocol(
 ) (tok, protocols []byte, echo string, found bool, err error) {
 	changed := false
 	for _, f := range fs {
-		if !asciiEqualFold(f.Name, "Sec-WebSocket-Protocol") {
+		if !httphead.EqualFold(f.Name, "Sec-WebSocket-Protocol") {
 			continue
 		}
 		for e := range bytes.SplitSeq(f.Value, []byte{','}) {
@@ -273,7 +273,7 @@ func fromSubprotocol(
 func keptProtocols(fs httphead.Fields) []byte {
 	out := []byte{}
 	for _, f := range fs {
-		if !asciiEqualFold(f.Name, "Sec-WebSocket-Protocol") {
+		if !httphead.EqualFold(f.Name, "Sec-WebSocket-Protocol") {
 			continue
 		}
 		for e := range bytes.SplitSeq(f.Value, []byte{','}) {
@@ -332,27 +332,6 @@ func isToken(s string) bool {
 		}
 	}
 	return len(s) > 0
-}
-
-// asciiEqualFold reports whether b equals s under ASCII case folding.
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		if lower(b[i]) != lower(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// lower maps an ASCII upper-case letter to lower case.
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }
 
 // trimOWS removes spaces and tabs from both ends of b.

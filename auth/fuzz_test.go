@@ -122,7 +122,7 @@ func checkForwardedProtocols(t *testing.T, fs httphead.Fields, c Credential) {
 	}
 	var all []byte
 	for _, f := range fs {
-		if asciiEqualFold(f.Name, "Sec-WebSocket-Protocol") {
+		if httphead.EqualFold(f.Name, "Sec-WebSocket-Protocol") {
 			all = append(append(all, f.Value...), ',')
 		}
 	}
