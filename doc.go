@@ -49,25 +49,66 @@
 // ClientKey and User read, from the request's context, the client prefix
 // the connection counts under and the authenticated user.
 //
+// # Frame policies
+//
+// With Options.FramePolicies, a hijacked connection also enforces the
+// gateway's frame-level rules on the bytes the WebSocket library reads
+// and writes through it. A frame parser watches both directions as the
+// bytes pass (nothing is copied or buffered) and applies:
+//
+//   - timeouts.idle, counted in data frames only: a client that sends
+//     nothing but pings is closed with 1001 "idle timeout";
+//     timeouts.idle_counts says whether the server's data frames count
+//   - timeouts.max_lifetime, shortened by up to lifetime_jitter: 1001
+//   - messages.max_size across fragments (1009) and
+//     messages.max_fragments (1008); the frames before the one that
+//     breaks the rule still reach the library
+//   - RFC 6455 framing of client frames (1002 or the rule's code)
+//   - timeouts.write on every write, unless the library set an earlier
+//     deadline: a client that stops reading is cut off, and its slot
+//     freed, once a write outlasts it
+//
+// When a rule ends a connection, the guard sends the close frame itself
+// (between two of the library's frames; if the library is in the middle
+// of one, the socket is shut instead), and from then on Read and Write
+// return a *PolicyError naming the rule, so the library and the handler
+// see why. The socket is closed once the client answers or
+// timeouts.close has passed, whether or not the handler closes it.
+// wsguard_middleware_policy_closes_total counts these ends by rule.
+//
+// Each library gets every rule when it upgrades through Guard.Handler's
+// ResponseWriter, because every library reads and writes through the
+// hijacked net.Conn:
+//
+//	library            idle  lifetime  size/fragments  framing  write deadline
+//	gorilla/websocket  yes   yes       yes             yes      yes (an earlier SetWriteDeadline wins)
+//	coder/websocket    yes   yes       yes             yes      yes
+//	gobwas/ws          yes   yes       yes             yes      yes
+//	hand-written       yes   yes       yes             yes      yes, if it writes through the conn
+//
+// The tests run the idle, size and write rules with gorilla/websocket,
+// coder/websocket and gobwas/ws servers, and every rule with
+// coder/websocket. With permessage-deflate, sizes are compressed
+// sizes, as in the gateway. Not applied in-process: the guard's own
+// pings (use the library's: coder's Conn.Ping, gorilla's WriteControl),
+// message rates (messages.rate), and connections that never hijack,
+// such as WebSockets over HTTP/2.
+//
 // # What the Guard does not do
 //
-// The Guard admits; it does not relay. The gateway's frame-level
-// policies (idle timeout on data frames, message size cap and rate,
-// read and write deadlines, close on pressure) are not applied in-process:
-// configure the WebSocket library for them (gorilla/websocket:
-// Conn.SetReadLimit and SetReadDeadline; coder/websocket: Conn.SetReadLimit
-// and contexts). Route sections and per-route limits, origin checks,
-// PROXY protocol, fair eviction under pressure and max_pending_handshakes
-// are gateway features too. With a token in the query or in
-// Sec-WebSocket-Protocol, the handler sees the request as the client sent
-// it: the gateway's rewriting of the target and the protocol list is not
-// done, and a library that checks subprotocols must accept "wsguard.bearer"
-// itself.
+// The Guard admits; it does not relay. Route sections and per-route
+// limits, origin checks, PROXY protocol, fair eviction under pressure and
+// max_pending_handshakes are gateway features. With a token in the query
+// or in Sec-WebSocket-Protocol, the handler sees the request as the
+// client sent it: the gateway's rewriting of the target and the protocol
+// list is not done, and a library that checks subprotocols must accept
+// "wsguard.bearer" itself.
 //
 // # Observability
 //
 // Options.Registerer receives wsguard_middleware_handshakes_total (by
-// outcome and reason) and wsguard_middleware_connections_open, plus the
+// outcome and reason), wsguard_middleware_connections_open and
+// wsguard_middleware_policy_closes_total, plus the
 // Redis store's metrics when it is used; no metric is labelled by client
 // or user. Options.Logger receives store errors only.
 //

@@ -25,12 +25,23 @@ type Options struct {
 	// file (see package config), and is validated as the file would be.
 	// What applies is TrustedProxies, ClientIPHeader, Auth, Store and
 	// Limits, less max_pending_handshakes and the pressure and eviction
-	// settings; routes, listeners, allowed_origins, proxy_protocol,
-	// timeouts, messages, admin and log are the gateway's own.
+	// settings, and with FramePolicies part of Timeouts and Messages;
+	// routes, listeners, allowed_origins, proxy_protocol, admin and log
+	// are the gateway's own.
 	// Start from config.Default() and change what you need: the zero
 	// Config means config.Default(), but a partly filled one is taken as
 	// it is and is likely to fail validation.
 	Config config.Config
+
+	// FramePolicies turns on the gateway's frame-level rules for
+	// hijacked connections, enforced on the bytes the WebSocket library
+	// reads and writes through the net.Conn: timeouts.idle counted in
+	// data frames only (with timeouts.idle_counts), timeouts.max_lifetime
+	// with lifetime_jitter, timeouts.write on every write,
+	// messages.max_size (1009) and messages.max_fragments (1008), with
+	// timeouts.close for the close handshake. See the package
+	// documentation for what each library gets.
+	FramePolicies bool
 
 	// Logger receives the few events worth a line (a failing store).
 	// Nil: silent.
@@ -54,6 +65,7 @@ type Guard struct {
 	adm      *admission.Admitter
 	resolver *clientip.Resolver
 	auth     *auth.Authenticator // nil: auth off
+	frames   *framePolicy        // nil: Options.FramePolicies off
 	open     atomic.Int64        // leases held
 }
 
@@ -90,6 +102,9 @@ func New(opts Options) (*Guard, error) {
 	if g.metrics, err = newGuardMetrics(opts.Registerer); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("wsguard: %w", err)
+	}
+	if opts.FramePolicies {
+		g.frames = newFramePolicy(cfg)
 	}
 	g.adm = admission.New(g.store, wiring.Policy(cfg), cfg.Limits.RateTableSize)
 	return g, nil

@@ -118,6 +118,8 @@ func (g *Guard) serve(next http.Handler, w http.ResponseWriter, r *http.Request,
 	rw := &responseWriter{
 		ResponseWriter: w,
 		release:        sync.OnceFunc(func() { g.release(lease) }),
+		frames:         g.frames,
+		closes:         g.metrics.policyClose,
 	}
 	// A handler that panics after hijacking leaves the connection to
 	// nobody (net/http closes only what it still owns): close it, so the

@@ -12,6 +12,12 @@ import (
 type guardMetrics struct {
 	handshakes *prometheus.CounterVec // by outcome and reason
 	open       prometheus.Gauge
+	closes     *prometheus.CounterVec // policy closes, by rule
+}
+
+// policyClose counts a connection a frame policy ended.
+func (m *guardMetrics) policyClose(rule string) {
+	m.closes.WithLabelValues(rule).Inc()
 }
 
 // newGuardMetrics builds the collectors and registers them on reg, if
@@ -27,16 +33,23 @@ func newGuardMetrics(reg prometheus.Registerer) (*guardMetrics, error) {
 			Namespace: "wsguard", Subsystem: "middleware", Name: "connections_open",
 			Help: "Connections admitted by the Guard and not yet closed.",
 		}),
+		closes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "wsguard", Subsystem: "middleware", Name: "policy_closes_total",
+			Help: "Hijacked connections ended by a frame policy (Options.FramePolicies), by rule.",
+		}, []string{"rule"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	if err := reg.Register(m.handshakes); err != nil {
-		return nil, fmt.Errorf("registering metrics: %w", err)
-	}
-	if err := reg.Register(m.open); err != nil {
-		reg.Unregister(m.handshakes)
-		return nil, fmt.Errorf("registering metrics: %w", err)
+	var done []prometheus.Collector
+	for _, c := range []prometheus.Collector{m.handshakes, m.open, m.closes} {
+		if err := reg.Register(c); err != nil {
+			for _, d := range done {
+				reg.Unregister(d)
+			}
+			return nil, fmt.Errorf("registering metrics: %w", err)
+		}
+		done = append(done, c)
 	}
 	return m, nil
 }
