@@ -1,7 +1,9 @@
 // Package deploy holds no Go code: its tests check the files operators
-// deploy next to wsguard, the Prometheus alert rules (with promtool, from
+// deploy next to wsguard: the Prometheus alert rules (with promtool, from
 // Debian's prometheus package) and the Grafana dashboard (against the
-// metrics of a running gateway).
+// metrics of a running gateway) here, and the recipes (nginx, HAProxy,
+// two instances on one Redis, the systemd unit, the sysctl note) in
+// recipes_test.go, systemd_test.go and sysctl_test.go.
 package deploy
 
 import (

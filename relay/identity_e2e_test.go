@@ -204,11 +204,13 @@ func TestIdentityBrowserSubprotocolToken(t *testing.T) {
 }
 
 // nginxFront is what deploy/nginx/wsguard-front.conf.tmpl is rendered
-// with.
+// with; these tests leave TLS off.
 type nginxFront struct {
 	Listen    string
 	Guard     string
 	ProxyBind string
+	TLSCert   string
+	TLSKey    string
 }
 
 // startNginxFront runs nginx on the deploy template in front of the guard

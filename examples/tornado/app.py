@@ -8,7 +8,10 @@ Endpoints:
   /stats      JSON: open websocket connections per endpoint, closes seen per
               close code, and the number of open file descriptors
 
-Run:  app.py --port 8000 [--host 127.0.0.1] [--ping-interval 20]
+Run:  app.py --port 8000 [--host 127.0.0.1] [--ping-interval 20] [--deflate]
+
+With --deflate the websocket endpoints accept permessage-deflate (RFC 7692)
+when a client offers it, and compress what they send.
 
 Once the socket is bound it prints "listening on HOST:PORT" to stdout, so a
 launcher can wait for that line (with --port 0 the line carries the port the
@@ -84,6 +87,11 @@ class BaseSocket(tornado.websocket.WebSocketHandler):
         # and the proxy is where origins are checked (allowed_origins).
         return True
 
+    def get_compression_options(self):
+        # None turns permessage-deflate off; {} accepts it with Tornado's
+        # defaults when the client offers it.
+        return {} if self.settings.get("deflate") else None
+
     def select_subprotocol(self, subprotocols):
         # Speak whatever the client asks for first, so tests can see that
         # Sec-WebSocket-Protocol survives the trip through the proxy.
@@ -149,7 +157,7 @@ class StatsHandler(tornado.web.RequestHandler):
         self.write(json.dumps(self.registry.stats()))
 
 
-def make_app(registry, ping_interval):
+def make_app(registry, ping_interval, deflate=False):
     deps = {"registry": registry}
     return tornado.web.Application(
         [
@@ -159,6 +167,7 @@ def make_app(registry, ping_interval):
             (r"/stats", StatsHandler, deps),
         ],
         websocket_ping_interval=ping_interval,
+        deflate=deflate,
     )
 
 
@@ -172,12 +181,17 @@ def parse_args(argv):
         default=None,
         help="seconds between server pings (default: no pings)",
     )
+    p.add_argument(
+        "--deflate",
+        action="store_true",
+        help="accept permessage-deflate (default: off)",
+    )
     return p.parse_args(argv)
 
 
 async def serve(args):
     registry = Registry()
-    app = make_app(registry, args.ping_interval or None)
+    app = make_app(registry, args.ping_interval or None, args.deflate)
     sockets = tornado.netutil.bind_sockets(args.port, address=args.host)
     server = tornado.httpserver.HTTPServer(app)
     server.add_sockets(sockets)

@@ -33,6 +33,9 @@ var installHints = []struct{ keyword, command string }{
 	{"haproxy", "apt-get install haproxy"},
 	{"chromium", "apt-get install chromium"},
 	{"promtool", "apt-get install prometheus"},
+	{"systemd-analyze", "apt-get install systemd"},
+	{"npm ci", "cd internal/testsupport/nodeclient && npm ci"},
+	{"node", "apt-get install nodejs npm"},
 }
 
 // Require reports that the dependency what is unavailable for the reason

@@ -1,12 +1,15 @@
 // Package testsupport starts the real processes that wsguard's tests talk
-// to, the Tornado example backend, redis-server and nginx, on free loopback
-// ports, and stops them when the test ends; and it drives headless
-// Chromium. It is imported by tests only.
+// to, the Tornado example backend, redis-server, nginx, HAProxy and
+// wsguard serve itself, on free loopback ports, and stops them when the
+// test ends; and it drives headless Chromium. It is imported by tests
+// only.
 //
 // # Dependencies
 //
 // The processes need Debian packages: python3-tornado, python3-websockets,
-// redis-server (with redis-cli), nginx, chromium and prometheus (promtool).
+// redis-server (with redis-cli), nginx, haproxy, chromium, prometheus
+// (promtool) and systemd (systemd-analyze); the Node client needs node and
+// `npm ci` in nodeclient/.
 // When one is missing the test is skipped with the reason, or, when
 // WSGUARD_REQUIRE_DEPS=1 (as in CI), fails and says how to install it.
 // See [Require].
@@ -21,7 +24,12 @@
 // waits for cluster_state:ok on every node. Processes are stopped by
 // t.Cleanup, and their combined stdout and stderr are written to the test
 // log if the test failed. Readiness is always an observed event, never a
-// fixed delay.
+// fixed delay. [StartHAProxy] checks its configuration with haproxy -c
+// and waits until HAProxy accepts connections. [StartWSGuard] runs
+// `wsguard serve` on a config file, built once per test binary by
+// [WSGuardBinary] (call [RunTests] from TestMain to remove the binary),
+// and waits for its "wsguard listening" line. [NewTestCert] makes a
+// self-signed certificate for the proxies' TLS.
 //
 //	backend := testsupport.StartTornado(t)
 //	conn, _, err := websocket.Dial(ctx, backend.WSURL("/ws"), nil)
@@ -30,7 +38,9 @@
 //
 // [PyEcho] and [RunPyClient] drive pyclient.py, an echo check written with
 // the Python websockets library, so a proxy is also exercised by a client
-// that shares no code with the Go tests.
+// that shares no code with the Go tests. realclients/realclient.py (Python
+// websockets or Tornado's client) and nodeclient/client.js (Node's ws) run
+// one session each for the real-client tests of examples/tornado.
 //
 // # Browser
 //

@@ -61,6 +61,11 @@ func RunPythonContext(
 // pyclientScript is the echo client, relative to the repository root.
 const pyclientScript = "internal/testsupport/pyclient.py"
 
+// RealClientScript runs one session with Python websockets or Tornado's
+// client (its docstring gives the JSON it takes and prints), relative to
+// the repository root, for [RunPython].
+const RealClientScript = "internal/testsupport/realclients/realclient.py"
+
 // EchoOptions configures a [RunPyClient] run. The zero value opens a
 // connection and closes it without sending.
 type EchoOptions struct {
