@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wsguard/wsguard/frame"
@@ -40,7 +44,7 @@ func (r *run) probeLoop() {
 func (r *run) probeOnce(seq int) {
 	defer r.wg.Done()
 	start := time.Now()
-	err := r.probe(start, seq)
+	latency, err := r.probe(start, seq)
 	if err != nil && r.stopped.Load() {
 		return // cut short by an interruption: no figure either way
 	}
@@ -48,7 +52,48 @@ func (r *run) probeOnce(seq int) {
 		r.rec.probed(start, 0, probeFailure(err))
 		return
 	}
-	r.rec.probed(start, float64(time.Since(start))/float64(time.Millisecond), "")
+	r.rec.probed(start, float64(latency)/float64(time.Millisecond), "")
+}
+
+// probeSeq numbers the probes of ProbeOnce, so that each one's message
+// differs from the last.
+var probeSeq atomic.Int64
+
+// ProbeOnce runs one probe outside a flood, as a run's probe does: it
+// connects to cfg.Target from cfg.Source (the kernel's choice when zero),
+// upgrades, sends one text message and waits for its echo, all within
+// cfg.Timeout (default 2s), then closes. cfg.Interval is ignored.
+//
+// It returns the latency from starting to connect until the echo arrived,
+// or, when the probe failed, the kind of failure as ProbeResult.Failures
+// names it ("refused_503", "timeout", "connect_refused", ...). The error is
+// non-nil only when cfg is unusable or the target is outside loopback and
+// allow (it then wraps ErrConfig, and nothing was sent).
+func ProbeOnce(ctx context.Context, cfg ProbeConfig, allow []netip.Prefix) (time.Duration, string, error) {
+	if cfg.Timeout < 0 {
+		return 0, "", configErrorf("probe timeout must be positive")
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = defaultProbeTimeout
+	}
+	if cfg.Source.IsValid() && !cfg.Source.Is4() {
+		return 0, "", configErrorf("probe source %s is not an IPv4 address", cfg.Source)
+	}
+	if strings.ContainsAny(cfg.Token, "\r\n") {
+		return 0, "", configErrorf("the probe's bearer token holds a line break")
+	}
+	ep, err := checkTarget(ctx, cfg.Target, allow)
+	if err != nil {
+		return 0, "", fmt.Errorf("probe: %w", err)
+	}
+	r := &run{cfg: Config{Probe: cfg}, dial: dialTCP, probeEP: ep, probeSrc: cfg.Source, ctx: ctx}
+	// A cancelled ctx wakes the probe from its reads and writes too.
+	defer context.AfterFunc(ctx, r.live.stopAll)()
+	latency, err := r.probe(time.Now(), int(probeSeq.Add(1)))
+	if err != nil {
+		return 0, probeFailure(err), nil
+	}
+	return latency, "", nil
 }
 
 // probeError is a probe that got an answer other than its echo.
@@ -77,40 +122,42 @@ func probeFailure(err error) string {
 
 // probe connects from the probe's source, upgrades, sends a text message
 // and waits for its echo, all within the probe timeout; then it closes.
-func (r *run) probe(start time.Time, seq int) error {
+// It returns the time from start until the echo arrived.
+func (r *run) probe(start time.Time, seq int) (time.Duration, error) {
 	deadline := start.Add(r.cfg.Probe.Timeout)
 	ctx, cancel := context.WithDeadline(r.ctx, deadline)
 	nc, err := r.dial(ctx, r.probeSrc, r.probeEP.addr)
 	cancel()
 	if err != nil {
-		return classify("connect", err)
+		return 0, classify("connect", err)
 	}
 	defer nc.Close()
 	if !r.live.add(nc) {
-		return &probeError{"interrupted"}
+		return 0, &probeError{"interrupted"}
 	}
 	defer r.live.remove(nc)
 	nc.SetDeadline(deadline)
 
 	rest, release, err := upgrade(nc, &r.probeEP, newRequest(r.cfg.Probe.Token, false))
 	if err != nil {
-		return classify("handshake", err)
+		return 0, classify("handshake", err)
 	}
 	pr := probeReader{nc: nc, want: []byte("wsguard flood probe " + strconv.Itoa(seq))}
 	done, err := pr.feed(rest)
 	release()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if done {
-		return &probeError{"unexpected_echo"}
+		return 0, &probeError{"unexpected_echo"}
 	}
 	if err := pr.send(frame.OpText, pr.want); err != nil {
-		return classify("write", err)
+		return 0, classify("write", err)
 	}
 	if err := pr.await(); err != nil {
-		return err
+		return 0, err
 	}
+	latency := time.Since(start)
 
 	// Close politely; the answer does not count towards the latency.
 	var p [2]byte
@@ -118,7 +165,7 @@ func (r *run) probe(start time.Time, seq int) error {
 	pr.closing = true
 	nc.SetReadDeadline(time.Now().Add(probeCloseWait))
 	pr.await()
-	return nil
+	return latency, nil
 }
 
 // probeReader reads the probe's connection until the echo of want.

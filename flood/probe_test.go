@@ -2,6 +2,7 @@ package flood
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -125,5 +126,85 @@ func TestDefaultProbeSource(t *testing.T) {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestProbeOnce(t *testing.T) {
+	t.Parallel()
+	const delay = 30 * time.Millisecond
+	echo := startServer(t, serverOptions{echo: true, echoDelay: delay})
+	refuse := startServer(t, serverOptions{status: 503})
+	closing := startServer(t, serverOptions{closeWith: 1013})
+	src := netip.MustParseAddr("127.0.0.1")
+	tests := []struct {
+		name        string
+		cfg         ProbeConfig
+		wantFailure string
+	}{
+		{"echo", ProbeConfig{Target: echo.url("/ws"), Source: src}, ""},
+		{"refused", ProbeConfig{Target: refuse.url("/ws")}, "refused_503"},
+		{"closed", ProbeConfig{Target: closing.url("/ws"), Timeout: time.Second}, "closed_1013"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lat, failure, err := ProbeOnce(context.Background(), tt.cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if failure != tt.wantFailure {
+				t.Fatalf("failure %q, want %q", failure, tt.wantFailure)
+			}
+			if failure == "" && lat < delay {
+				t.Errorf("latency %v, below the server's echo delay %v", lat, delay)
+			}
+		})
+	}
+	if len(echo.snapshot()) == 0 || echo.snapshot()[0].remote.Addr() != src {
+		t.Errorf("the probe did not come from %s: %v", src, echo.snapshot())
+	}
+}
+
+func TestProbeOnceRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []ProbeConfig{
+		{Target: "ws://192.0.2.1/ws"}, // not loopback
+		{Target: "http//nothing"},
+		{Target: "ws://127.0.0.1:1/ws", Timeout: -time.Second},
+		{Target: "ws://127.0.0.1:1/ws", Source: netip.MustParseAddr("::1")},
+	} {
+		_, _, err := ProbeOnce(context.Background(), cfg, nil)
+		if !errors.Is(err, ErrConfig) {
+			t.Errorf("%+v: error %v, want one wrapping ErrConfig", cfg, err)
+		}
+	}
+}
+
+// TestProbeOnceEndsWithItsContext cancels a probe that waits for an echo
+// that never comes: it returns then, not at its timeout.
+func TestProbeOnceEndsWithItsContext(t *testing.T) {
+	t.Parallel()
+	silent := startServer(t, serverOptions{}) // upgrades, never echoes
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type outcome struct {
+		failure string
+		err     error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		_, failure, err := ProbeOnce(ctx, ProbeConfig{Target: silent.url("/ws"), Timeout: time.Minute}, nil)
+		done <- outcome{failure, err}
+	}()
+	silent.waitFor("the probe's upgrade", func(conns []serverConn) bool {
+		return len(conns) == 1 && conns[0].upgraded
+	})
+	cancel()
+	select {
+	case o := <-done:
+		if o.err != nil || o.failure == "" {
+			t.Fatalf("failure %q, error %v; want a failure", o.failure, o.err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the cancelled probe still waits for its echo")
 	}
 }

@@ -18,9 +18,15 @@ const (
 	evictAnonymous = "anonymous" // room for an authenticated newcomer
 )
 
-// acquireFair retries a handshake refused by a connection limit once,
-// after evicting a connection, when fair admission allows it (see
-// pickVictim). Otherwise it returns the refusal as it was.
+// fairAttempts bounds how many connections one newcomer may evict. A slot
+// that an eviction frees can be taken by another handshake admitted at the
+// same moment (an attacker still opening connections), so the newcomer
+// looks for a victim again, a few times at most.
+const fairAttempts = 3
+
+// acquireFair retries a handshake refused by a connection limit after
+// evicting a connection, when fair admission allows it (see pickVictim),
+// up to fairAttempts times. Otherwise it returns the refusal as it was.
 //
 // NOTE: with store.kind redis the choice is per instance: only this
 // instance's connections are counted and evicted.
@@ -37,27 +43,40 @@ func (s *Server) acquireFair(req admission.Request, ref *admission.Refusal, l co
 	}
 	p := s.adm.Policy()
 	prefix := clientip.Prefix(req.Addr, p.IPv4Prefix, p.IPv6Prefix)
-	graceEnd := time.Now().UnixNano() - int64(l.EvictionGrace)
-
-	s.connsMu.Lock()
-	var c *conn
-	reason := ""
-	if float64(s.nconns) >= float64(l.Pressure)*float64(limit) {
-		c, reason = s.pickVictim(prefix, req.User != "", limit, l.MinPerIP, graceEnd)
+	for range fairAttempts {
+		graceEnd := time.Now().UnixNano() - int64(l.EvictionGrace)
+		c, reason := s.takeVictim(prefix, req.User != "", limit, l, graceEnd)
+		if c == nil {
+			return admission.Lease{}, ref, nil
+		}
+		s.evict(c, reason)
+		if hook := s.afterEvict.Load(); hook != nil {
+			(*hook)()
+		}
+		lease, again, err := s.adm.Acquire(context.Background(), req)
+		if err != nil || again == nil || again.Limit != ref.Limit {
+			return lease, again, err
+		}
+		ref = again // the freed slot went to another handshake
 	}
+	return admission.Lease{}, ref, nil
+}
+
+// takeVictim picks a connection to evict under pressure and takes it out
+// of the indexes, so that no other newcomer counts it or picks it again
+// while it closes. It returns nil when there is none.
+func (s *Server) takeVictim(prefix netip.Prefix, authenticated bool, limit int, l config.Limits, graceEnd int64) (*conn, string) {
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	if float64(s.nconns) < float64(l.Pressure)*float64(limit) {
+		return nil, ""
+	}
+	c, reason := s.pickVictim(prefix, authenticated, limit, l.MinPerIP, graceEnd)
 	if c != nil {
-		// Out of the indexes now, so that no other newcomer counts it
-		// or picks it again while it closes.
 		s.fair.remove(c)
 		s.anon.remove(c)
 	}
-	s.connsMu.Unlock()
-	if c == nil {
-		return admission.Lease{}, ref, nil
-	}
-
-	s.evict(c, reason)
-	return s.adm.Acquire(context.Background(), req)
+	return c, reason
 }
 
 // pickVictim chooses the connection to evict for a newcomer from prefix,

@@ -49,6 +49,11 @@ type Server struct {
 	poller   *poller
 	refusals *refusalLog
 
+	// afterEvict, when set, runs between an eviction and the retry of the
+	// handshake it made room for: tests use it to play a handshake that
+	// takes the freed slot first.
+	afterEvict atomic.Pointer[func()]
+
 	unusableLog sometimes // warnings about unusable forwarding headers
 
 	refusedPrefixes *windowedTop // heavy refused client prefixes, last minutes

@@ -6,6 +6,8 @@
 //	wsguard serve --upstream http://127.0.0.1:8888
 //	wsguard serve --config wsguard.yaml
 //	wsguard check --config wsguard.yaml
+//	wsguard flood --target ws://127.0.0.1:8080/ws
+//	wsguard lab --suite quick
 //	wsguard version
 package main
 
@@ -35,6 +37,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(args[1:], stdout, stderr)
 	case "flood":
 		return floodCmd(args[1:], stdout, stderr)
+	case "lab":
+		return labCmd(args[1:], stdout, stderr)
+	case "lab-backend":
+		return labBackendCmd(args[1:], stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "wsguard", buildVersion())
 		return 0
@@ -54,6 +60,7 @@ commands:
   serve    run the gateway (wsguard serve --upstream http://127.0.0.1:8888)
   check    validate a config file (wsguard check --config FILE)
   flood    stage an attack on a server you own (wsguard flood --target ws://127.0.0.1:8080/ws)
+  lab      attack a backend with and without wsguard and write a report (wsguard lab --suite quick)
   version  print the version
 
 Run "wsguard <command> -h" for the flags of a command.
