@@ -156,6 +156,19 @@ func (a *Admitter) Handshake(addr netip.Addr, r *Route) *Refusal {
 	return nil
 }
 
+// RouteHandshake takes a handshake-rate token for addr's prefix on route
+// r only. It is for a handshake whose instance-wide token was taken
+// earlier, before a TLS handshake, so that the instance rate is not
+// charged twice for one connection.
+func (a *Admitter) RouteHandshake(addr netip.Addr, r *Route) *Refusal {
+	if r == nil || r.HandshakeRate <= 0 {
+		return nil
+	}
+	p := a.policy.Load()
+	prefix := clientip.Prefix(addr, p.IPv4Prefix, p.IPv6Prefix)
+	return a.takeRate(a.routeTable(r.Name), prefix, a.now(), r.HandshakeRate, r.HandshakeBurst, "route.handshake_rate")
+}
+
 // Acquire takes every connection counter that applies to req, or none.
 func (a *Admitter) Acquire(ctx context.Context, req Request) (Lease, *Refusal, error) {
 	p := a.policy.Load()

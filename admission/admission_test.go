@@ -488,3 +488,34 @@ func ExampleAdmitter() {
 	// second: 429 per_ip limit reached retry after 5s
 	// after release: <nil>
 }
+
+func TestRouteHandshakeSparesTheInstanceRate(t *testing.T) {
+	t.Parallel()
+	a, _, _ := newTestAdmitter(Policy{
+		MaxConnections: 10, IPv4Prefix: 32, IPv6Prefix: 64,
+		HandshakeRate: 1, HandshakeBurst: 1,
+	}, 10)
+	client := netip.MustParseAddr("192.0.2.1")
+	route := &Route{Name: "/chat", HandshakeRate: 1, HandshakeBurst: 2}
+
+	// The instance token, taken before a TLS handshake.
+	if ref := a.Handshake(client, nil); ref != nil {
+		t.Fatalf("first token: %+v", ref)
+	}
+	// Then the route's alone, twice: the instance burst of one is not
+	// charged again.
+	for i := range 2 {
+		if ref := a.RouteHandshake(client, route); ref != nil {
+			t.Fatalf("route token %d: %+v", i, ref)
+		}
+	}
+	if ref := a.RouteHandshake(client, route); ref == nil || ref.Limit != "route.handshake_rate" {
+		t.Fatalf("third route token: %+v, want route.handshake_rate", ref)
+	}
+	if ref := a.RouteHandshake(client, nil); ref != nil {
+		t.Fatalf("no route, no rate: %+v", ref)
+	}
+	if ref := a.Handshake(client, nil); ref == nil || ref.Limit != "handshake_rate" {
+		t.Fatalf("second instance token: %+v, want handshake_rate", ref)
+	}
+}

@@ -14,6 +14,8 @@ import (
 type Config struct {
 	// Listen is the public address, default ":8080".
 	Listen string `yaml:"listen"`
+	// TLS terminates TLS on the public listener; see TLS. Off by default.
+	TLS TLS `yaml:"tls"`
 	// AdminListen is the address of the admin listener (health, metrics,
 	// status), default "127.0.0.1:9090". Empty turns it off.
 	AdminListen string `yaml:"admin_listen"`
@@ -58,6 +60,14 @@ type Route struct {
 	Path string `yaml:"path"`
 	// Upstream is the backend's base URL: http, https, ws or wss.
 	Upstream string `yaml:"upstream"`
+	// UpstreamTLS says how an https or wss upstream is verified.
+	UpstreamTLS UpstreamTLS `yaml:"upstream_tls"`
+	// HTTP is what happens to plain (non-upgrade) requests on this route:
+	// "refuse" (default, "" too) answers 400; "passthrough" proxies them
+	// to the upstream under Passthrough's bounds.
+	HTTP string `yaml:"http"`
+	// Passthrough bounds plain requests when HTTP is "passthrough".
+	Passthrough Passthrough `yaml:"passthrough"`
 
 	Limits   RouteLimits `yaml:"limits"`
 	Timeouts Timeouts    `yaml:"timeouts"`

@@ -21,6 +21,7 @@ func Default() Config {
 	return Config{
 		Listen:      ":8080",
 		AdminListen: "127.0.0.1:9090",
+		TLS:         defaultTLS(),
 		Limits: Limits{
 			MaxConnections:       maxConns,
 			MaxPendingHandshakes: pending,

@@ -4,13 +4,15 @@ import "strings"
 
 // NewRoute returns a route from path to upstream whose timeouts and
 // messages are copies of c's top-level sections, as a route read from a
-// file starts. Its limits are zero (none beyond the instance-wide ones).
+// file starts; plain requests are refused and passthrough has its defaults. Its limits are zero (none beyond the instance-wide ones).
 func (c *Config) NewRoute(path, upstream string) Route {
 	return Route{
-		Path:     path,
-		Upstream: upstream,
-		Timeouts: c.Timeouts,
-		Messages: c.Messages,
+		Path:        path,
+		Upstream:    upstream,
+		HTTP:        "refuse",
+		Passthrough: defaultPassthrough(),
+		Timeouts:    c.Timeouts,
+		Messages:    c.Messages,
 	}
 }
 

@@ -25,6 +25,7 @@ func (c *Config) Validate() error {
 	for i, o := range c.AllowedOrigins {
 		v.origin("allowed_origins["+strconv.Itoa(i)+"]", o)
 	}
+	v.report("tls", tlsProblems(c.TLS))
 	v.report("limits", limitProblems(c.Limits))
 	v.report("timeouts", timeoutProblems(c.Timeouts))
 	v.report("messages", messageProblems(c.Messages))
@@ -97,6 +98,10 @@ func (v *validator) routes(c *Config) {
 		key := "routes[" + strconv.Itoa(i) + "]"
 		v.routePath(key+".path", r.Path, i, paths)
 		v.upstream(key+".upstream", r.Upstream)
+		v.report(key+".upstream_tls", upstreamTLSProblems(r.UpstreamTLS, isSecure(r.Upstream)))
+		if r.HTTP != "" {
+			v.report(key, passthroughProblems(r.HTTP, r.Passthrough))
+		}
 		v.report(key+".limits", routeLimitProblems(r.Limits))
 		v.report(key+".timeouts", without(timeoutProblems(r.Timeouts), topTimeouts))
 		v.report(key+".messages", without(messageProblems(r.Messages), topMessages))
@@ -136,6 +141,12 @@ func (v *validator) upstream(key, s string) {
 	case strings.ContainsAny(s, "?#"):
 		v.add(key, "upstream %q must not have a query or fragment", s)
 	}
+}
+
+// isSecure reports whether an upstream URL uses https or wss.
+func isSecure(upstream string) bool {
+	u, err := url.Parse(upstream)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "wss")
 }
 
 // problem is one failed check, keyed relative to its section.

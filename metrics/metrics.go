@@ -55,7 +55,7 @@ func NewRelay(reg prometheus.Registerer) *Relay {
 		}),
 		Handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "handshakes_total",
-			Help: "Handshakes by outcome (accepted, refused, failed) and reason.",
+			Help: "Handshakes by outcome (accepted, refused, failed, passthrough for proxied plain HTTP requests) and reason.",
 		}, []string{"outcome", "reason"}),
 		Closes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "closes_total",

@@ -71,9 +71,11 @@ type conn struct {
 // own frames go in only between frames of the stream.
 type outStream struct {
 	mu          sync.Mutex // guards the fields below and serialises writes
-	nc          net.Conn
-	masked      bool // frames the guard writes here are masked (to the upstream)
-	mid         bool // the bytes written so far end inside a frame
+	nc          net.Conn   // what frames are written to: sock, or the TLS conn over it
+	sock        net.Conn   // the TCP socket, closed by finish
+	tls         bool       // nc is a *tls.Conn
+	masked      bool       // frames the guard writes here are masked (to the upstream)
+	mid         bool       // the bytes written so far end inside a frame
 	pendingPing []byte
 	closeSent   bool // a close frame went out; nothing may follow
 }
@@ -307,8 +309,11 @@ func (c *conn) finish() {
 	}
 	c.mu.Unlock()
 	c.srv.poller.remove(c)
-	c.outs[toClient].nc.Close()
-	c.outs[toUpstream].nc.Close()
+	// The sockets, not the TLS conns over them: a TLS close_notify could
+	// wait on a client that does not read, and the WebSocket close
+	// handshake has already said what close_notify would.
+	c.outs[toClient].sock.Close()
+	c.outs[toUpstream].sock.Close()
 	c.srv.connDone(c)
 }
 
@@ -351,6 +356,48 @@ func (o *outStream) sendClose(code uint16, reason string, timeout time.Duration)
 	_ = o.writeLocked(f, timeout)
 	return true
 }
+
+// writeSegsLocked writes segs with one writev, or, over TLS, gathered
+// into as few records as fit: crypto/tls would make a record (and a
+// write call) of each segment.
+func (o *outStream) writeSegsLocked(segs [][]byte, timeout time.Duration) error {
+	o.nc.SetWriteDeadline(time.Now().Add(timeout))
+	if !o.tls {
+		bufs := net.Buffers(segs)
+		_, err := bufs.WriteTo(o.nc)
+		return err
+	}
+	gb := gatherPool.Get().(*[]byte)
+	defer gatherPool.Put(gb)
+	b := (*gb)[:0]
+	for _, seg := range segs {
+		if len(b)+len(seg) > cap(b) && len(b) > 0 {
+			if _, err := o.nc.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+		if len(seg) > cap(b) {
+			if _, err := o.nc.Write(seg); err != nil {
+				return err
+			}
+			continue
+		}
+		b = append(b, seg...)
+	}
+	if len(b) > 0 {
+		_, err := o.nc.Write(b)
+		return err
+	}
+	return nil
+}
+
+// gatherPool holds the buffers writeSegsLocked gathers TLS writes in,
+// one maximum record's worth each.
+var gatherPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 16<<10)
+	return &b
+}}
 
 func (o *outStream) writeLocked(b []byte, timeout time.Duration) error {
 	o.nc.SetWriteDeadline(time.Now().Add(timeout))

@@ -49,9 +49,18 @@ func (s *Server) handshake(nc net.Conn, rs *routes, accepted time.Time) {
 	defer handshakePool.Put(hb)
 
 	outcome, reason := s.upgrade(nc, rs, hb, accepted)
-	s.metrics.Handshake.Observe(time.Since(accepted).Seconds())
+	if outcome == "" {
+		return // a keep-alive connection ended between plain requests
+	}
 	s.metrics.Handshakes.WithLabelValues(outcome, reason).Inc()
-	if outcome != "accepted" {
+	switch outcome {
+	case "accepted":
+		s.metrics.Handshake.Observe(time.Since(accepted).Seconds())
+	case "passthrough":
+		// A proxied plain request: its time is the upstream's, and its
+		// end is no refusal.
+	default:
+		s.metrics.Handshake.Observe(time.Since(accepted).Seconds())
 		s.refusals.add(reason)
 	}
 }
@@ -61,6 +70,9 @@ func (s *Server) handshake(nc net.Conn, rs *routes, accepted time.Time) {
 // On any outcome but accepted, nc is closed when it returns.
 func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted time.Time) (outcome, reason string) {
 	deadline := accepted.Add(rs.cfg.Timeouts.Handshake.Std())
+	if s.tls != nil {
+		deadline = accepted.Add(s.tls.handshakeTimeout())
+	}
 	nc.SetDeadline(deadline)
 	keep := false
 	defer func() {
@@ -76,72 +88,114 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 		return "failed", "proxy_protocol"
 	}
 
-	// Read and check the request head.
-	head, rest, err := httphead.ReadHead(src, hb.req[:])
-	if err != nil {
-		switch {
-		case errors.Is(err, httphead.ErrHeadTooLarge):
-			writeRefusal(nc, refusal{status: 431, reason: "request head too large"})
-			return "failed", "head_too_large"
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			writeRefusal(nc, refusal{status: 408, reason: "handshake timeout"})
-			return "failed", "handshake_timeout"
+	// Then TLS, if the listener speaks it. From here on cc is what the
+	// request is read from and every answer written to; nc stays the
+	// socket.
+	cc, headBuf := nc, hb.req[:]
+	client := side{sock: nc}
+	rateTaken := false
+	if s.tls != nil {
+		var ok bool
+		if client.tls, rateTaken, outcome, reason, ok = s.startTLS(nc, src, peer, id); !ok {
+			return outcome, reason
 		}
-		return "failed", "client_gone"
+		cc, src = client.tls, client.tls
+		nc.SetDeadline(time.Now().Add(rs.cfg.Timeouts.Handshake.Std()))
+		tb := tlsHeadPool.Get().(*tlsHeadBuf)
+		defer tlsHeadPool.Put(tb)
+		headBuf = tb[:]
 	}
-	if isProxyHeader(hb.req[:len(head)+len(rest)]) {
-		return "failed", "proxy_protocol" // from a peer not trusted to send one
-	}
-	req, err := httphead.ParseRequest(head, hb.fields[:0])
-	if err != nil {
-		var pe *httphead.ParseError
-		if errors.As(err, &pe) {
-			writeRefusal(nc, refusal{status: pe.Status, reason: pe.Reason})
+
+	// Read the request. Plain requests on a passthrough route are
+	// proxied, and the connection may carry more of them (keep-alive);
+	// an upgrade request goes on below.
+	var (
+		head, rest []byte
+		req        httphead.Request
+		r          *route
+		ka         *keepAlive // set once a plain request came
+	)
+	for {
+		var ok bool
+		head, rest, outcome, reason, ok = readHead(src, headBuf, cc, ka != nil)
+		if !ok {
+			return outcome, reason
 		}
+		if req, err = httphead.ParseRequest(head, hb.fields[:0]); err != nil {
+			var pe *httphead.ParseError
+			if errors.As(err, &pe) {
+				writeRefusal(cc, refusal{status: pe.Status, reason: pe.Reason})
+			}
+			return "failed", "bad_request"
+		}
+		r = rs.match(req.Path())
+		if r == nil || r.pass == nil || wantsUpgrade(&req) {
+			break
+		}
+		if ka == nil {
+			ka = newKeepAlive(client)
+			defer ka.release()
+		}
+		var again bool
+		headAndRest := headBuf[:len(head)+len(rest)]
+		outcome, reason, again = s.passthrough(client, rs, r, &req, peer, rateTaken, headAndRest, ka)
+		if !again {
+			return outcome, reason
+		}
+		s.metrics.Handshakes.WithLabelValues(outcome, reason).Inc()
+		// The connection's token is spent: an upgrade on it takes its own.
+		rateTaken = false
+		src = ka.next()
+		nc.SetDeadline(time.Now().Add(rs.cfg.Timeouts.Handshake.Std()))
+	}
+	if len(rest) > readBufSize || (ka != nil && ka.drain != nil && ka.drain.off != ka.drain.end) {
+		// Only after plain requests can this much follow a head, or
+		// bytes past it stay behind in the drainReader; either would be
+		// lost to the relay.
+		writeRefusal(cc, refusal{status: 400, reason: "too many bytes after the upgrade request"})
 		return "failed", "bad_request"
 	}
 	if rej := httphead.ValidateUpgrade(&req); rej != nil {
-		writeRefusal(nc, refusal{status: rej.Status, reason: rej.Reason, header: rej.Header, value: rej.Value})
+		writeRefusal(cc, refusal{status: rej.Status, reason: rej.Reason, header: rej.Header, value: rej.Value})
 		return "failed", "bad_request"
 	}
-	r := rs.match(req.Path())
 	if r == nil {
-		writeRefusal(nc, refusal{status: 404, reason: "no route for this path"})
+		writeRefusal(cc, refusal{status: 404, reason: "no route for this path"})
 		return "refused", "no_route"
 	}
 	if !r.originAllowed(req.Get("Origin")) {
-		writeRefusal(nc, refusal{status: 403, reason: "origin not allowed"})
+		writeRefusal(cc, refusal{status: 403, reason: "origin not allowed"})
 		return "refused", "origin"
 	}
 	if s.draining.Load() {
-		writeRefusal(nc, refusal{status: 503, reason: "draining", retryAfter: time.Second})
+		writeRefusal(cc, refusal{status: 503, reason: "draining", retryAfter: time.Second})
 		return "refused", "draining"
 	}
 
 	// Who is it: the address (behind trusted proxies only), the rate of
 	// its handshakes, then its user. The rate goes first: it is the
 	// cheapest refusal, and it bounds the cost of verifying tokens.
-	client := id.resolver.Resolve(peer, req.Fields)
-	s.warnUnusable(client, peer)
-	if ref := s.adm.Handshake(client.Addr, r.adm); ref != nil {
-		s.noteRefused(client.Addr, "")
-		writeRefusal(nc, refusal{status: ref.Status, reason: ref.Limit + " limit reached", retryAfter: ref.RetryAfter})
+	who := id.resolver.Resolve(peer, req.Fields)
+	s.warnUnusable(who, peer)
+	if ref := s.takeHandshake(who.Addr, peer, rateTaken, r); ref != nil {
+		s.noteRefused(who.Addr, "")
+		writeRefusal(cc, refusal{status: ref.Status, reason: ref.Limit + " limit reached", retryAfter: ref.RetryAfter})
 		return "refused", strings.ReplaceAll(ref.Limit, ".", "_")
 	}
 	fwd := httphead.Forward{
 		Target:       req.Target,
-		ForwardedFor: client.Chain,
-		RealIP:       client.Addr.String(),
-		Proto:        "http",
+		ForwardedFor: who.Chain,
+		RealIP:       who.Addr.String(),
+		Proto:        client.proto(),
 		UserHeader:   id.userHeader,
 	}
 	var echo string
 	if id.auth != nil {
 		user, cred, aerr := id.auth.Authenticate(&req)
 		if aerr != nil {
-			s.noteRefused(client.Addr, "")
+			s.noteRefused(who.Addr, "")
 			s.metrics.AuthFailures.WithLabelValues(aerr.Reason).Inc()
-			writeRefusal(nc, refusal{status: aerr.Status(), reason: "unauthorized: " + aerr.Reason,
+			writeRefusal(cc, refusal{status: aerr.Status(), reason: "unauthorized: " + aerr.Reason,
 				header: "WWW-Authenticate", value: aerr.WWWAuthenticate()})
 			return "refused", "auth"
 		}
@@ -155,7 +209,7 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 	// Admit, before anything is spent on the upstream.
 	admStart := time.Now()
 	admReq := admission.Request{
-		Addr: client.Addr, Route: r.adm, User: fwd.User, Anonymous: id.auth != nil && fwd.User == "",
+		Addr: who.Addr, Route: r.adm, User: fwd.User, Anonymous: id.auth != nil && fwd.User == "",
 	}
 	lease, ref, err := s.adm.Acquire(context.Background(), admReq)
 	if err == nil && ref != nil {
@@ -168,12 +222,12 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 		if !errors.Is(err, store.ErrUnavailable) {
 			s.log.Error("admission failed", slog.String("error", err.Error()))
 		}
-		writeRefusal(nc, refusal{status: 503, reason: "admission unavailable", retryAfter: time.Second})
+		writeRefusal(cc, refusal{status: 503, reason: "admission unavailable", retryAfter: time.Second})
 		return "failed", "store_error"
 	}
 	if ref != nil {
-		s.noteRefused(client.Addr, fwd.User)
-		writeRefusal(nc, refusal{status: ref.Status, reason: ref.Limit + " limit reached", retryAfter: ref.RetryAfter})
+		s.noteRefused(who.Addr, fwd.User)
+		writeRefusal(cc, refusal{status: ref.Status, reason: ref.Limit + " limit reached", retryAfter: ref.RetryAfter})
 		return "refused", strings.ReplaceAll(ref.Limit, ".", "_")
 	}
 	defer func() {
@@ -183,52 +237,54 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 	}()
 
 	// Connect and forward the handshake.
-	start := time.Now()
-	up, err := net.DialTimeout("tcp", r.dialAddr, r.policy.dial)
-	s.metrics.Dial.Observe(time.Since(start).Seconds())
-	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err) {
-			writeRefusal(nc, refusal{status: 504, reason: "upstream dial timeout"})
-			return "failed", "upstream_timeout"
-		}
-		writeRefusal(nc, refusal{status: 502, reason: "upstream unavailable"})
-		return "failed", "upstream_error"
+	upstream, outcome, reason, ok := s.dialUpstream(r)
+	if !ok {
+		writeRefusal(cc, upstreamRefusal(reason))
+		return outcome, reason
 	}
 	defer func() {
 		if !keep {
-			up.Close()
+			upstream.sock.Close()
 		}
 	}()
-	up.SetDeadline(time.Now().Add(r.policy.handshake))
+	up, respBuf := upstream.conn(), hb.resp[:]
+	if upstream.tls != nil {
+		tb := tlsHeadPool.Get().(*tlsHeadBuf)
+		defer tlsHeadPool.Put(tb)
+		respBuf = tb[:]
+	}
 	if r.basePath != "" {
 		fwd.Target = append([]byte(r.basePath), fwd.Target...)
 	}
 	hb.out = httphead.AppendUpstreamRequest(hb.out[:0], &req, &fwd)
 	if _, err := up.Write(hb.out); err != nil {
-		writeRefusal(nc, refusal{status: 502, reason: "upstream write failed"})
+		writeRefusal(cc, refusal{status: 502, reason: "upstream write failed"})
 		return "failed", "upstream_error"
 	}
-	respHead, upRest, err := httphead.ReadHead(up, hb.resp[:])
+	respHead, upRest, err := httphead.ReadHead(up, respBuf)
+	if err == nil && len(respHead) > httphead.MaxHeadSize {
+		err = httphead.ErrHeadTooLarge
+	}
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			writeRefusal(nc, refusal{status: 504, reason: "upstream handshake timeout"})
+			writeRefusal(cc, refusal{status: 504, reason: "upstream handshake timeout"})
 			return "failed", "upstream_timeout"
 		}
-		writeRefusal(nc, refusal{status: 502, reason: "upstream closed during handshake"})
+		writeRefusal(cc, refusal{status: 502, reason: "upstream closed during handshake"})
 		return "failed", "upstream_error"
 	}
 	resp, err := httphead.ParseResponse(respHead, hb.fields[len(req.Fields):len(req.Fields)])
 	if err != nil {
-		writeRefusal(nc, refusal{status: 502, reason: "malformed upstream response"})
+		writeRefusal(cc, refusal{status: 502, reason: "malformed upstream response"})
 		return "failed", "upstream_error"
 	}
 	if resp.Status != http.StatusSwitchingProtocols {
-		relayResponse(nc, up, respHead, upRest)
+		relayResponse(cc, up, respHead, upRest)
 		return "failed", "upstream_status"
 	}
 	if string(resp.Get("Sec-WebSocket-Accept")) != httphead.AcceptKey(req.Get("Sec-WebSocket-Key")) ||
 		!resp.HasToken("Upgrade", "websocket") {
-		writeRefusal(nc, refusal{status: 502, reason: "invalid upstream upgrade response"})
+		writeRefusal(cc, refusal{status: 502, reason: "invalid upstream upgrade response"})
 		return "failed", "upstream_error"
 	}
 
@@ -239,13 +295,13 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 	}
 
 	if s.draining.Load() {
-		writeRefusal(nc, refusal{status: 503, reason: "draining", retryAfter: time.Second})
+		writeRefusal(cc, refusal{status: 503, reason: "draining", retryAfter: time.Second})
 		return "refused", "draining"
 	}
-	c, err := s.newConn(nc, up, r, lease, resp.Get("Sec-WebSocket-Extensions"))
+	c, err := s.newConn(client, upstream, r, lease, resp.Get("Sec-WebSocket-Extensions"))
 	if err != nil {
 		s.log.Error("starting relay", slog.String("error", err.Error()))
-		writeRefusal(nc, refusal{status: 500, reason: "internal error"})
+		writeRefusal(cc, refusal{status: 500, reason: "internal error"})
 		return "failed", "internal_error"
 	}
 	keep = true // c owns both sockets and the lease from here on
@@ -258,8 +314,8 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 	out := &c.outs[toClient]
 	out.mu.Lock()
 	s.register(c)
-	nc.SetWriteDeadline(time.Now().Add(r.policy.write))
-	_, err = nc.Write(respHead)
+	cc.SetWriteDeadline(time.Now().Add(r.policy.write))
+	_, err = cc.Write(respHead)
 	out.mu.Unlock()
 	if err != nil {
 		c.finish()
@@ -269,28 +325,58 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 	return "accepted", "ok"
 }
 
+// readHead reads and checks a request head from src into buf. After a
+// plain request on the same connection (more), a connection that ends or
+// idles out instead of sending another request is no failure: outcome is
+// then empty, and nothing is counted.
+func readHead(src io.Reader, buf []byte, cc net.Conn, more bool) (
+	head, rest []byte, outcome, reason string, ok bool) {
+	head, rest, err := httphead.ReadHead(src, buf)
+	if err == nil && len(head) > httphead.MaxHeadSize {
+		err = httphead.ErrHeadTooLarge
+	}
+	if err != nil {
+		switch {
+		case errors.Is(err, httphead.ErrHeadTooLarge):
+			writeRefusal(cc, refusal{status: 431, reason: "request head too large"})
+			return nil, nil, "failed", "head_too_large", false
+		case more && (errors.Is(err, io.EOF) || errors.Is(err, os.ErrDeadlineExceeded)):
+			return nil, nil, "", "", false
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			writeRefusal(cc, refusal{status: 408, reason: "handshake timeout"})
+			return nil, nil, "failed", "handshake_timeout", false
+		}
+		return nil, nil, "failed", "client_gone", false
+	}
+	if isProxyHeader(buf[:len(head)+len(rest)]) {
+		return nil, nil, "failed", "proxy_protocol", false // from a peer not trusted to send one
+	}
+	return head, rest, "", "", true
+}
+
 // newConn builds the relay state of an upgraded pair.
-func (s *Server) newConn(nc, up net.Conn, r *route, lease admission.Lease, ext []byte) (*conn, error) {
-	clientRaw, err := rawConn(nc)
+func (s *Server) newConn(client, upstream side, r *route, lease admission.Lease, ext []byte) (*conn, error) {
+	clientRaw, err := rawConn(client.sock)
 	if err != nil {
 		return nil, err
 	}
-	upRaw, err := rawConn(up)
+	upRaw, err := rawConn(upstream.sock)
 	if err != nil {
 		return nil, err
 	}
-	nc.SetDeadline(time.Time{})
-	up.SetDeadline(time.Time{})
+	client.sock.SetDeadline(time.Time{})
+	upstream.sock.SetDeadline(time.Time{})
 	deflate, anyRSV := extensions(ext)
 
 	c := &conn{srv: s, route: r, lease: lease, fairPos: [2]int{-1, -1}}
 	c.start = time.Now().UnixNano()
 	c.lastData.Store(c.start)
-	c.outs[toUpstream] = outStream{nc: up, masked: true}
-	c.outs[toClient] = outStream{nc: nc}
-	c.pumps[fromClient] = pump{c: c, dir: fromClient, raw: clientRaw, out: &c.outs[toUpstream],
+	c.outs[toUpstream] = outStream{nc: upstream.conn(), sock: upstream.sock, tls: upstream.tls != nil,
+		masked: true}
+	c.outs[toClient] = outStream{nc: client.conn(), sock: client.sock, tls: client.tls != nil}
+	c.pumps[fromClient] = pump{c: c, dir: fromClient, raw: clientRaw, tls: client.tls, out: &c.outs[toUpstream],
 		seq: frame.Sequencer{FromClient: true, Deflate: deflate, AnyRSV: anyRSV}}
-	c.pumps[fromUpstream] = pump{c: c, dir: fromUpstream, raw: upRaw, out: &c.outs[toClient],
+	c.pumps[fromUpstream] = pump{c: c, dir: fromUpstream, raw: upRaw, tls: upstream.tls, out: &c.outs[toClient],
 		seq: frame.Sequencer{Deflate: deflate, AnyRSV: anyRSV}}
 	return c, nil
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -42,6 +43,8 @@ type route struct {
 	origins  []string
 	adm      *admission.Route
 	policy   *policy
+	tls      *tls.Config  // dials the upstream over TLS; nil for http and ws
+	pass     *passthrough // proxies plain requests; nil: they are refused
 }
 
 // routes is an immutable snapshot of the config: the route table and the
@@ -59,14 +62,21 @@ func compileRoutes(cfg config.Config, log *slog.Logger) (*routes, error) {
 		if err != nil {
 			return nil, fmt.Errorf("route %s: parsing upstream: %w", r.Path, err)
 		}
+		port := "80"
 		switch u.Scheme {
 		case "http", "ws":
+		case "https", "wss":
+			port = "443"
 		default:
-			return nil, fmt.Errorf("route %s: upstream scheme %q is not supported yet (use http or ws)", r.Path, u.Scheme)
+			return nil, fmt.Errorf("route %s: upstream scheme %q is not supported (use http, https, ws or wss)", r.Path, u.Scheme)
 		}
 		host := u.Host
 		if u.Port() == "" {
-			host = net.JoinHostPort(u.Hostname(), "80")
+			host = net.JoinHostPort(u.Hostname(), port)
+		}
+		upTLS, err := upstreamTLS(r)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", r.Path, err)
 		}
 		origins := cfg.AllowedOrigins
 		rs.list[i] = route{
@@ -82,6 +92,8 @@ func compileRoutes(cfg config.Config, log *slog.Logger) (*routes, error) {
 				HandshakeBurst: r.Limits.HandshakeBurst,
 			},
 			policy: compilePolicy(r.Timeouts, r.Messages),
+			tls:    upTLS,
+			pass:   newPassthrough(r, host, upTLS),
 		}
 	}
 	id, err := newIdentity(context.Background(), cfg, log)
@@ -110,6 +122,25 @@ func compilePolicy(t config.Timeouts, m config.Messages) *policy {
 		msgBurst:       m.Burst,
 		overRateClose:  m.OverRate == "close",
 	}
+}
+
+// closeIdle closes the idle upstream connections the routes' passthrough
+// transports keep; requests in flight finish on theirs.
+func (rs *routes) closeIdle() {
+	for i := range rs.list {
+		if p := rs.list[i].pass; p != nil {
+			p.transport.CloseIdleConnections()
+		}
+	}
+}
+
+// upstreamScheme returns an upstream URL's scheme and host name.
+func upstreamScheme(upstream string) (scheme, host string, ok bool) {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		return "", "", false
+	}
+	return u.Scheme, u.Hostname(), true
 }
 
 // match returns the route for a request path, or nil.

@@ -1,7 +1,9 @@
 package relay
 
 import (
-	"net"
+	"crypto/tls"
+	"errors"
+	"io"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -75,7 +77,8 @@ const (
 type pump struct {
 	c          *conn
 	dir        int
-	raw        syscall.RawConn
+	raw        syscall.RawConn // the TCP socket epoll waits on
+	tls        *tls.Conn       // reads go through it when not nil
 	out        *outStream
 	registered bool
 
@@ -114,6 +117,14 @@ func (pm *pump) run() {
 			return
 		}
 		rbufPool.Put(rb)
+		if pm.tls != nil {
+			// Held bytes came from a Read that left crypto/tls empty
+			// (see tlsHeadBuf and recordConn): wait on the socket
+			// rather than block in a Read, holding a buffer, until the
+			// peer sends again.
+			pm.arm()
+			return
+		}
 	}
 	rb := rbufPool.Get().(*rbuf)
 	for range maxReadsPerWake {
@@ -129,7 +140,10 @@ func (pm *pump) run() {
 		if !pm.consume(rb, 0, n) {
 			return
 		}
-		if n < len(rb.b) {
+		// Over TLS one record per wake-up: a second Read could block
+		// on a record that has not arrived, and epoll reports at once
+		// if the next one is there.
+		if n < len(rb.b) || pm.tls != nil {
 			break
 		}
 	}
@@ -181,8 +195,20 @@ func (pm *pump) dropHeld() {
 	}
 }
 
-// read makes one non-blocking read attempt.
+// read makes one non-blocking read attempt. Over TLS it reads one
+// record, which blocks only until the rest of a record that has begun to
+// arrive comes in (or the connection is closed).
 func (pm *pump) read(b []byte) (int, error) {
+	if pm.tls != nil {
+		n, err := pm.tls.Read(b)
+		if n > 0 {
+			return n, nil
+		}
+		if errors.Is(err, io.EOF) {
+			return 0, nil
+		}
+		return n, err
+	}
 	var (
 		n    int
 		rerr error
@@ -359,9 +385,7 @@ func (pm *pump) flush(rb *rbuf) bool {
 	o.mu.Lock()
 	var err error
 	if !o.closeSent && len(rb.segs) > 0 {
-		bufs := net.Buffers(rb.segs)
-		o.nc.SetWriteDeadline(time.Now().Add(pm.c.pol().write))
-		_, err = bufs.WriteTo(o.nc)
+		err = o.writeSegsLocked(rb.segs, pm.c.pol().write)
 	}
 	rb.segs = rb.segs[:0]
 	o.mid = mid

@@ -5,7 +5,9 @@
 // pings, lifetime, message size and rate, slow readers, close codes).
 //
 // Idle connections own no goroutine: one epoll instance waits on all of
-// them and wakes a short-lived pump when bytes arrive. The package is
+// them and wakes a short-lived pump when bytes arrive, over TLS too (see
+// tls.go). Plain HTTP requests on a route with http: passthrough are
+// proxied on the handshake goroutine (see passthrough.go). The package is
 // Linux-only.
 package relay
 
@@ -48,6 +50,7 @@ type Server struct {
 	routes   atomic.Pointer[routes]
 	poller   *poller
 	refusals *refusalLog
+	tls      *serverTLS // the listener's TLS; nil for plain TCP, fixed at New
 
 	// afterEvict, when set, runs between an eviction and the retry of the
 	// handshake it made room for: tests use it to play a handshake that
@@ -94,6 +97,13 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	var stls *serverTLS
+	if cfg.TLS.Enabled() {
+		var err error
+		if stls, err = newServerTLS(cfg.TLS, log); err != nil {
+			return nil, err
+		}
+	}
 	rs, err := compileRoutes(cfg, log)
 	if err != nil {
 		return nil, err
@@ -116,6 +126,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		shared:   shared,
 		adm:      admission.New(st, wiring.Policy(cfg), cfg.Limits.RateTableSize),
 		poller:   p,
+		tls:      stls,
 		closed:   make(chan struct{}),
 		lns:      make(map[net.Listener]struct{}),
 		drained:  make(chan struct{}),
@@ -131,16 +142,37 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.metrics.Max.Set(float64(cfg.Limits.MaxConnections))
 	go p.run()
 	go s.refusals.run(s.closed, 10*time.Second)
+	if stls != nil && cfg.TLS.WatchInterval > 0 {
+		go stls.watch(cfg.TLS.WatchInterval.Std(), s.closed)
+	}
 	return s, nil
 }
 
 // Reload applies a new config to later handshakes. Open connections keep
 // the routes and policies they started with. Listen addresses are not
-// changed by a reload.
+// changed by a reload, nor is whether the listener speaks TLS; the TLS
+// files are read again, and if they cannot be, the reload fails and the
+// certificate in force stays.
 func (s *Server) Reload(cfg config.Config) error {
+	if cfg.TLS.Enabled() != (s.tls != nil) {
+		return errors.New("tls: turning TLS on or off needs a restart")
+	}
+	if s.tls != nil {
+		// Read first, swap later: a reload that fails on the routes
+		// must not have changed the certificate.
+		if _, err := buildServerTLS(cfg.TLS); err != nil {
+			return err
+		}
+	}
 	rs, err := compileRoutes(cfg, s.log)
 	if err != nil {
 		return err
+	}
+	if s.tls != nil {
+		if err := s.tls.load(cfg.TLS); err != nil {
+			rs.id.close()
+			return err
+		}
 	}
 	old := s.routes.Swap(rs)
 	s.adm.SetPolicy(wiring.Policy(cfg))
@@ -148,6 +180,7 @@ func (s *Server) Reload(cfg config.Config) error {
 	// Handshakes still using the old snapshot may verify tokens with its
 	// authenticator: closing only stops its background refresh.
 	old.id.close()
+	old.closeIdle()
 	return nil
 }
 
@@ -205,7 +238,11 @@ func (s *Server) accept(nc net.Conn) {
 		s.pending.Add(-1)
 		s.metrics.Handshakes.WithLabelValues("refused", "max_pending_handshakes").Inc()
 		s.refusals.add("max_pending_handshakes")
-		writeRefusal(nc, refusal{status: 503, reason: "max_pending_handshakes limit reached", retryAfter: time.Second})
+		// Over TLS a plain answer would be garbage to the client, and a
+		// TLS handshake is what there is no room for: just close.
+		if s.tls == nil {
+			writeRefusal(nc, refusal{status: 503, reason: "max_pending_handshakes limit reached", retryAfter: time.Second})
+		}
 		nc.Close()
 		return
 	}
@@ -358,6 +395,7 @@ func (s *Server) Close() error {
 		}
 		s.poller.close()
 		s.routes.Load().id.close()
+		s.routes.Load().closeIdle()
 		if s.shared != nil {
 			s.shared.Close()
 		}

@@ -5,6 +5,11 @@
 // guard's RSS by N.
 //
 //	go run ./bench/idlemem -n 9000
+//	go run ./bench/idlemem -n 9000 -tls   # clients speak TLS to the guard
+//
+// With -tls the guard terminates TLS with a certificate made at start
+// (ECDSA P-256), and the figure is the cost of an idle proxied
+// connection whose client side is TLS.
 //
 // Everything runs on loopback, is bounded by -n and -hold, and stops by
 // itself.
@@ -12,9 +17,17 @@ package main
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -35,12 +48,13 @@ func main() {
 	bin := flag.String("wsguard", "", "wsguard binary (default: build it)")
 	backendMode := flag.Bool("backend", false, "internal: run as the echo backend on -addr")
 	addr := flag.String("addr", "", "internal: backend address")
+	useTLS := flag.Bool("tls", false, "clients connect over TLS (the guard terminates it)")
 	flag.Parse()
 	if *backendMode {
 		runBackend(*addr)
 		return
 	}
-	if err := measure(*n, *hold, *bin); err != nil {
+	if err := measure(*n, *hold, *bin, *useTLS); err != nil {
 		fmt.Fprintln(os.Stderr, "idlemem:", err)
 		os.Exit(1)
 	}
@@ -64,7 +78,7 @@ func runBackend(addr string) {
 	}))
 }
 
-func measure(n int, hold time.Duration, bin string) error {
+func measure(n int, hold time.Duration, bin string, useTLS bool) error {
 	dir, err := os.MkdirTemp("", "idlemem")
 	if err != nil {
 		return err
@@ -87,8 +101,16 @@ func measure(n int, hold time.Duration, bin string) error {
 	}
 	defer stop(backend)
 
+	var tlsSection string
+	var clientTLS *tls.Config
+	if useTLS {
+		var err error
+		if tlsSection, clientTLS, err = makeCert(dir); err != nil {
+			return err
+		}
+	}
 	cfg := filepath.Join(dir, "wsguard.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`listen: %q
+	os.WriteFile(cfg, []byte(tlsSection+fmt.Sprintf(`listen: %q
 admin_listen: %q
 routes:
   - path: /
@@ -113,7 +135,8 @@ limits:
 	}
 
 	before := rss(guard.Process.Pid)
-	conns, err := openAll(guardAddr, n)
+	heapBefore := metricValue(adminAddr, "go_memstats_heap_inuse_bytes")
+	conns, err := openAll(guardAddr, n, clientTLS)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
@@ -128,14 +151,20 @@ limits:
 	time.Sleep(hold) // let the guard settle: this is a measurement, not a test
 	after := rss(guard.Process.Pid)
 	fds := countFDs(guard.Process.Pid)
-	fmt.Printf("connections: %d\nguard fds: %d\nguard RSS before: %d KiB\nguard RSS after: %d KiB\nbytes per idle proxied connection: %d\n",
-		n, fds, before/1024, after/1024, (after-before)/int64(n))
+	heapAfter := metricValue(adminAddr, "go_memstats_heap_inuse_bytes")
+	goroutines := metricValue(adminAddr, "go_goroutines")
+	mode := "plain"
+	if useTLS {
+		mode = "tls"
+	}
+	fmt.Printf("mode: %s\nconnections: %d\nguard fds: %d\nguard goroutines: %.0f\nguard RSS before: %d KiB\nguard RSS after: %d KiB\nbytes per idle proxied connection: %d\nGo heap in use per connection: %.0f\n",
+		mode, n, fds, goroutines, before/1024, after/1024, (after-before)/int64(n), (heapAfter-heapBefore)/float64(n))
 	return nil
 }
 
 // openAll opens n upgraded connections, spreading source addresses over
 // 127.0.0.2-127.0.0.254.
-func openAll(addr string, n int) ([]net.Conn, error) {
+func openAll(addr string, n int, clientTLS *tls.Config) ([]net.Conn, error) {
 	conns := make([]net.Conn, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, 1)
@@ -147,7 +176,7 @@ func openAll(addr string, n int) ([]net.Conn, error) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			src := net.IPv4(127, 0, 0, byte(2+i%253))
-			c, err := upgrade(addr, src)
+			c, err := upgrade(addr, src, clientTLS)
 			if err != nil {
 				select {
 				case errs <- err:
@@ -177,11 +206,20 @@ func compact(cs []net.Conn) []net.Conn {
 	return out
 }
 
-func upgrade(addr string, src net.IP) (net.Conn, error) {
+func upgrade(addr string, src net.IP, clientTLS *tls.Config) (net.Conn, error) {
 	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: src}}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if clientTLS != nil {
+		tc := tls.Client(c, clientTLS)
+		tc.SetDeadline(time.Now().Add(20 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			c.Close()
+			return nil, err
+		}
+		c = tc
 	}
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
@@ -289,4 +327,63 @@ func stop(cmd *exec.Cmd) {
 		cmd.Process.Kill()
 		<-done
 	}
+}
+
+// makeCert writes a self-signed ECDSA certificate for 127.0.0.1 into dir
+// and returns the guard's tls section and a client config trusting it.
+func makeCert(dir string) (string, *tls.Config, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "idlemem"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", nil, err
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", nil, err
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return "", nil, err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		return "", nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return "", nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	section := fmt.Sprintf("tls:\n  cert_file: %q\n  key_file: %q\n", certFile, keyFile)
+	return section, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}, nil
+}
+
+// metricValue reads one unlabelled metric from the guard's /metrics, or
+// returns 0.
+func metricValue(adminAddr, name string) float64 {
+	resp, err := http.Get("http://" + adminAddr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == name {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	return 0
 }

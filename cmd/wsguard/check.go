@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/wsguard/wsguard/config"
+	"github.com/wsguard/wsguard/relay"
 )
 
 // check validates a config file and prints every problem as
@@ -28,6 +29,10 @@ func check(args []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(*file)
 	if err == nil {
 		err = cfg.Validate()
+	}
+	if err == nil {
+		// The certificate, key and CA files must load, not just be named.
+		err = relay.CheckTLS(cfg)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -610,3 +610,28 @@ func testFlags(t *testing.T, upstream string) {
 		})
 	}
 }
+
+func TestCheckLoadsTLSFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "conf.yaml")
+	file := `listen: 127.0.0.1:8443
+tls:
+  cert_file: ` + filepath.Join(dir, "missing-cert.pem") + `
+  key_file: ` + filepath.Join(dir, "missing-key.pem") + `
+routes:
+  - path: /
+    upstream: http://127.0.0.1:9000
+`
+	if err := os.WriteFile(conf, []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr strings.Builder
+	if code := check([]string{"--config", conf}, &stdout, &stderr); code != 1 {
+		t.Fatalf("exit status %d, want 1 (stdout %q)", code, stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "tls: loading cert_file and key_file") ||
+		!strings.Contains(stderr.String(), "missing-cert.pem") {
+		t.Errorf("stderr %q does not name the unreadable certificate", stderr.String())
+	}
+}

@@ -163,7 +163,7 @@ func runServer(f *serveFlags, cfg config.Config, log *slog.Logger, level *slog.L
 		go adminSrv.Serve(aln)
 		log.Info("admin listening", slog.String("addr", aln.Addr().String()))
 	}
-	log.Info("wsguard listening", slog.String("addr", ln.Addr().String()),
+	log.Info("wsguard listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", cfg.TLS.Enabled()),
 		slog.Int("routes", len(cfg.Routes)), slog.Int("max_connections", cfg.Limits.MaxConnections),
 		slog.String("version", buildVersion()))
 

@@ -7,6 +7,8 @@ Endpoints:
   /healthz    plain "ok"
   /stats      JSON: open websocket connections per endpoint, closes seen per
               close code, and the number of open file descriptors
+  /page       an HTML page that opens a WebSocket to /ws on its own origin
+  /body       POST: streams the body in, answers {"size": N, "sha256": HEX}
 
 Run:  app.py --port 8000 [--host 127.0.0.1] [--ping-interval 20] [--deflate]
 
@@ -23,6 +25,7 @@ the open websockets with 1001 and exits with status 0.
 import argparse
 import asyncio
 import collections
+import hashlib
 import json
 import logging
 import os
@@ -148,6 +151,44 @@ class HealthHandler(tornado.web.RequestHandler):
         self.write("ok")
 
 
+PAGE = """<!doctype html>
+<title>wsguard example</title>
+<p id="status">connecting</p>
+<script>
+const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/ws");
+ws.onopen = () => ws.send("hello");
+ws.onmessage = (e) => { document.getElementById("status").textContent = "echo: " + e.data; };
+</script>
+"""
+
+
+class PageHandler(tornado.web.RequestHandler):
+    """Serves a page from the same origin as its WebSocket, for
+    http: passthrough."""
+
+    def get(self):
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.write(PAGE)
+
+
+@tornado.web.stream_request_body
+class BodyHandler(tornado.web.RequestHandler):
+    """Reads a POST body as it streams in and answers its length and
+    SHA-256, so a test can check that a proxied body arrived whole."""
+
+    def prepare(self):
+        self.size = 0
+        self.digest = hashlib.sha256()
+
+    def data_received(self, chunk):
+        self.size += len(chunk)
+        self.digest.update(chunk)
+
+    def post(self):
+        self.set_header("Content-Type", "application/json")
+        self.write(json.dumps({"size": self.size, "sha256": self.digest.hexdigest()}))
+
+
 class StatsHandler(tornado.web.RequestHandler):
     def initialize(self, registry):
         self.registry = registry
@@ -165,6 +206,8 @@ def make_app(registry, ping_interval, deflate=False):
             (r"/broadcast", BroadcastSocket, deps),
             (r"/healthz", HealthHandler),
             (r"/stats", StatsHandler, deps),
+            (r"/page", PageHandler),
+            (r"/body", BodyHandler),
         ],
         websocket_ping_interval=ping_interval,
         deflate=deflate,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Echo check with the Python websockets library, a client independent of Go.
 
-Usage: pyclient.py URI --count N [--size BYTES] [--subprotocol X]
+Usage: pyclient.py URI --count N [--size BYTES] [--subprotocol X] [--cafile PEM]
 
 Connects to URI, sends N distinct text messages of BYTES characters one at a
 time, checks that each echo equals what was sent, then closes with 1000. It
@@ -17,6 +17,7 @@ stderr and exits 1. Written for websockets 10.4.
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 
 import websockets
@@ -33,8 +34,13 @@ def message(i, size):
 
 async def run(args, summary):
     subprotocols = [args.subprotocol] if args.subprotocol else None
+    extra = {}
+    if args.cafile:
+        # wss:// verified against the given CAs only.
+        extra["ssl"] = ssl.create_default_context(cafile=args.cafile)
     ws = await websockets.connect(
         args.uri,
+        **extra,
         subprotocols=subprotocols,
         open_timeout=args.timeout,
         close_timeout=args.timeout,
@@ -66,6 +72,7 @@ def main(argv=None):
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--size", type=int, default=32, help="characters per message")
     p.add_argument("--subprotocol", default="")
+    p.add_argument("--cafile", default="", help="PEM CAs to verify a wss server with")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per step")
     args = p.parse_args(argv)
     if args.count < 0:

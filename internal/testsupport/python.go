@@ -72,6 +72,7 @@ type EchoOptions struct {
 	Count       int    // text messages to send and expect back
 	Size        int    // characters per message; 0 means pyclient's 32
 	Subprotocol string // subprotocol to offer; "" offers none
+	CAFile      string // PEM CAs a wss:// server is verified with; "" for ws://
 }
 
 // EchoSummary is what pyclient.py reports about one connection.
@@ -96,6 +97,9 @@ func RunPyClient(t testing.TB, uri string, opts EchoOptions) (EchoSummary, error
 	}
 	if opts.Subprotocol != "" {
 		args = append(args, "--subprotocol", opts.Subprotocol)
+	}
+	if opts.CAFile != "" {
+		args = append(args, "--cafile", opts.CAFile)
 	}
 
 	out, runErr := RunPython(t, pyclientScript, args...)
