@@ -55,8 +55,14 @@ func TestJSONSchema(t *testing.T) {
 	if _, ok := byScenario["idle-hold"].(map[string]any); !ok {
 		t.Errorf("by_scenario %v has no idle-hold object", byScenario)
 	}
-	if open := series[0].(map[string]any)["open"]; open != 2.0 {
-		t.Errorf("series[0].open = %v, want 2", open)
+	// How many connections are open in which second depends on how fast
+	// a loaded machine opens them; that the series counts them does not.
+	opened, peak := doc["opened"].(float64), 0.0
+	for _, sec := range series {
+		peak = max(peak, sec.(map[string]any)["open"].(float64))
+	}
+	if peak < 1 || peak > opened {
+		t.Errorf("series peaks at %v open connections, want 1 to opened (%v)", peak, opened)
 	}
 }
 
