@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsguard/wsguard/internal/testsupport"
 )
 
 // echoServer is a WebSocket echo server that counts its upgrades.
@@ -193,7 +195,7 @@ func TestFloodSaysWhenDescriptorsCapTheRun(t *testing.T) {
 	e := startEcho(t)
 	dir := t.TempDir()
 	// A shell lowers both limits for the run; the tool can raise nothing.
-	stdout, stderr, code := runShell(t, dir, "ulimit -n 100 && exec "+wsguardBin+
+	stdout, stderr, code := runShell(t, dir, "ulimit -n 100 && exec "+testsupport.WSGuardBinary(t)+
 		" flood --target "+e.url+"/ws --connections 200 --rate 0 --duration 1s --probe-interval 0 --json out.json")
 	if code != 0 {
 		t.Fatalf("exit status %d; stderr:\n%s", code, stderr)

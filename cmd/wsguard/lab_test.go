@@ -57,7 +57,7 @@ func TestLabUsageErrors(t *testing.T) {
 // checks that it echoes.
 func TestLabBackendEchoes(t *testing.T) {
 	t.Parallel()
-	cmd := exec.Command(wsguardBin, "lab-backend", "--listen", "127.0.0.1:0")
+	cmd := exec.Command(testsupport.WSGuardBinary(t), "lab-backend", "--listen", "127.0.0.1:0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

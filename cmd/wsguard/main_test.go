@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,50 +24,8 @@ import (
 	"github.com/wsguard/wsguard/internal/testsupport"
 )
 
-// wsguardBin is the binary under test, built once by TestMain.
-var wsguardBin string
-
 func TestMain(m *testing.M) {
-	os.Exit(buildAndRun(m))
-}
-
-// buildAndRun builds the wsguard binary into a temporary directory, with
-// the race detector when the tests have it, and runs the tests.
-func buildAndRun(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "wsguard-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "creating a directory for the binary:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	wsguardBin = filepath.Join(dir, "wsguard")
-
-	args := []string{"build", "-o", wsguardBin}
-	if raceEnabled() {
-		args = append(args, "-race")
-	}
-	// go test puts its own go command first on PATH.
-	build := exec.Command("go", append(args, ".")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building wsguard:", err)
-		return 1
-	}
-	return m.Run()
-}
-
-// raceEnabled reports whether this test binary was built with -race.
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
+	os.Exit(testsupport.RunTests(m)) // removes the binary WSGuardBinary built
 }
 
 // runWSGuard runs the binary to completion in dir and returns its output
@@ -78,7 +35,7 @@ func runWSGuard(t *testing.T, dir string, args ...string) (stdout, stderr string
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	cmd := exec.CommandContext(ctx, wsguardBin, args...)
+	cmd := exec.CommandContext(ctx, testsupport.WSGuardBinary(t), args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -261,7 +218,7 @@ func (b *watchedBuffer) snapshot() (string, <-chan struct{}) {
 func startServe(t *testing.T, args ...string) *process {
 	t.Helper()
 	p := &process{
-		cmd:    exec.Command(wsguardBin, append([]string{"serve"}, args...)...),
+		cmd:    exec.Command(testsupport.WSGuardBinary(t), append([]string{"serve"}, args...)...),
 		stderr: &watchedBuffer{changed: make(chan struct{})},
 		done:   make(chan struct{}),
 	}
