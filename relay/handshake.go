@@ -41,7 +41,6 @@ var handshakePool = sync.Pool{New: func() any {
 // goroutine and exits once the connection is relayed or refused, so that
 // its stack does not outlive the handshake.
 func (s *Server) handshake(nc net.Conn, rs *routes, accepted time.Time) {
-	defer s.hsWG.Done()
 	defer s.metrics.Pending.Dec()
 	defer s.pending.Add(-1)
 

@@ -66,7 +66,6 @@ type Server struct {
 	draining atomic.Bool
 	closed   chan struct{} // closed by Close or at the end of Shutdown
 	once     sync.Once
-	hsWG     sync.WaitGroup // handshake goroutines
 
 	mu  sync.Mutex // guards lns
 	lns map[net.Listener]struct{}
@@ -247,7 +246,6 @@ func (s *Server) accept(nc net.Conn) {
 		return
 	}
 	s.metrics.Pending.Inc()
-	s.hsWG.Add(1)
 	go s.handshake(nc, rs, time.Now())
 }
 
