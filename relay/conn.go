@@ -72,9 +72,9 @@ type conn struct {
 type outStream struct {
 	mu          sync.Mutex // guards the fields below and serialises writes
 	nc          net.Conn
+	pendingPing []byte
 	masked      bool // frames the guard writes here are masked (to the upstream)
 	mid         bool // the bytes written so far end inside a frame
-	pendingPing []byte
 	closeSent   bool // a close frame went out; nothing may follow
 }
 

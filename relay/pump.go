@@ -24,16 +24,36 @@ const maxReadsPerWake = 16
 type rbuf struct {
 	b       []byte
 	segs    [][]byte
-	scratch []byte // header copies and control frames, never regrown
+	scratch []byte      // header copies and control frames, never regrown
+	bufs    net.Buffers // what flush hands to writev, kept here so it does not escape per call
+
+	// readFn reads into b and leaves the result in n and err. It is made
+	// once per pooled buffer: a closure made per read would cost three
+	// allocations each time (RawConn.Read takes it through an interface).
+	readFn func(fd uintptr) bool
+	n      int
+	err    error
 }
 
 var rbufPool = sync.Pool{New: func() any {
-	return &rbuf{
+	rb := &rbuf{
 		b:       make([]byte, readBufSize),
 		segs:    make([][]byte, 0, 64),
 		scratch: make([]byte, 0, 1024),
 	}
+	rb.readFn = rb.readFD
+	return rb
 }}
+
+// readFD is rb.readFn: one read of fd into b, retried on EINTR.
+func (rb *rbuf) readFD(fd uintptr) bool {
+	for {
+		rb.n, rb.err = syscall.Read(int(fd), rb.b)
+		if rb.err != syscall.EINTR {
+			return true
+		}
+	}
+}
 
 // add appends a range to forward, skipping empty ones so that a chunk of
 // dropped or collected frames does not become a writev of empty vectors.
@@ -72,24 +92,28 @@ const (
 // pump moves frames from one socket to the other side's outStream. Only
 // one goroutine runs a pump at a time: the poller's one-shot events and
 // the throttle timer hand it over.
+//
+// NOTE: every idle connection holds two pumps, so field order matters:
+// the small fields are grouped at the end to leave no padding.
 type pump struct {
-	c          *conn
-	dir        int
-	raw        syscall.RawConn
-	out        *outStream
-	registered bool
+	c   *conn
+	dir int
+	raw syscall.RawConn
+	out *outStream
 
-	p        frame.Parser
-	seq      frame.Sequencer
-	act      action
-	ctl      *ctlBuf
-	sawClose atomic.Bool // this pump's peer sent a close frame
+	p   frame.Parser
+	seq frame.Sequencer
+	ctl *ctlBuf
 
 	bucket admission.Bucket // client message rate
 
 	held    *rbuf // bytes read but not yet processed (leftovers, throttling)
 	heldOff int
 	heldLen int
+
+	registered bool
+	act        action
+	sawClose   atomic.Bool // this pump's peer sent a close frame
 
 	// handoff orders one run of the pump before the next. Runs hand over
 	// through epoll or a timer, which the Go memory model does not see;
@@ -117,7 +141,7 @@ func (pm *pump) run() {
 	}
 	rb := rbufPool.Get().(*rbuf)
 	for range maxReadsPerWake {
-		n, err := pm.read(rb.b)
+		n, err := pm.read(rb)
 		if err == syscall.EAGAIN {
 			break
 		}
@@ -181,24 +205,12 @@ func (pm *pump) dropHeld() {
 	}
 }
 
-// read makes one non-blocking read attempt.
-func (pm *pump) read(b []byte) (int, error) {
-	var (
-		n    int
-		rerr error
-	)
-	err := pm.raw.Read(func(fd uintptr) bool {
-		for {
-			n, rerr = syscall.Read(int(fd), b)
-			if rerr != syscall.EINTR {
-				return true
-			}
-		}
-	})
-	if err != nil {
+// read makes one non-blocking read attempt into rb.b.
+func (pm *pump) read(rb *rbuf) (int, error) {
+	if err := pm.raw.Read(rb.readFn); err != nil {
 		return 0, err
 	}
-	return n, rerr
+	return rb.n, rb.err
 }
 
 // process forwards the frames in b under the route's policy. Bytes to
@@ -359,9 +371,10 @@ func (pm *pump) flush(rb *rbuf) bool {
 	o.mu.Lock()
 	var err error
 	if !o.closeSent && len(rb.segs) > 0 {
-		bufs := net.Buffers(rb.segs)
+		rb.bufs = rb.segs
 		o.nc.SetWriteDeadline(time.Now().Add(pm.c.pol().write))
-		_, err = bufs.WriteTo(o.nc)
+		_, err = rb.bufs.WriteTo(o.nc)
+		rb.bufs = nil
 	}
 	rb.segs = rb.segs[:0]
 	o.mid = mid
