@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"crypto/tls"
 	"encoding/hex"
 	"math/rand/v2"
 	"net"
@@ -71,12 +72,11 @@ type conn struct {
 // own frames go in only between frames of the stream.
 type outStream struct {
 	mu          sync.Mutex // guards the fields below and serialises writes
-	nc          net.Conn   // what frames are written to: sock, or the TLS conn over it
-	sock        net.Conn   // the TCP socket, closed by finish
-	tls         bool       // nc is a *tls.Conn
-	masked      bool       // frames the guard writes here are masked (to the upstream)
-	mid         bool       // the bytes written so far end inside a frame
+	nc          net.Conn   // what frames are written to: the socket, or the TLS conn over it
 	pendingPing []byte
+	tls         bool // nc is a *tls.Conn
+	masked      bool // frames the guard writes here are masked (to the upstream)
+	mid         bool // the bytes written so far end inside a frame
 	closeSent   bool // a close frame went out; nothing may follow
 }
 
@@ -312,8 +312,8 @@ func (c *conn) finish() {
 	// The sockets, not the TLS conns over them: a TLS close_notify could
 	// wait on a client that does not read, and the WebSocket close
 	// handshake has already said what close_notify would.
-	c.outs[toClient].sock.Close()
-	c.outs[toUpstream].sock.Close()
+	c.outs[toClient].socket().Close()
+	c.outs[toUpstream].socket().Close()
 	c.srv.connDone(c)
 }
 
@@ -357,14 +357,27 @@ func (o *outStream) sendClose(code uint16, reason string, timeout time.Duration)
 	return true
 }
 
+// socket returns the TCP socket under o.nc; closing it ends the
+// connection at once, without waiting on a TLS close_notify.
+func (o *outStream) socket() net.Conn {
+	if tc, ok := o.nc.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return o.nc
+}
+
 // writeSegsLocked writes segs with one writev, or, over TLS, gathered
 // into as few records as fit: crypto/tls would make a record (and a
 // write call) of each segment.
-func (o *outStream) writeSegsLocked(segs [][]byte, timeout time.Duration) error {
+//
+// bufs is the caller's scratch net.Buffers, kept so that the writev's
+// list does not escape to the heap on every call; it is left empty.
+func (o *outStream) writeSegsLocked(segs [][]byte, bufs *net.Buffers, timeout time.Duration) error {
 	o.nc.SetWriteDeadline(time.Now().Add(timeout))
 	if !o.tls {
-		bufs := net.Buffers(segs)
+		*bufs = segs
 		_, err := bufs.WriteTo(o.nc)
+		*bufs = nil
 		return err
 	}
 	gb := gatherPool.Get().(*[]byte)

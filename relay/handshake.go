@@ -370,12 +370,12 @@ func (s *Server) newConn(client, upstream side, r *route, lease admission.Lease,
 	c := &conn{srv: s, route: r, lease: lease, fairPos: [2]int{-1, -1}}
 	c.start = time.Now().UnixNano()
 	c.lastData.Store(c.start)
-	c.outs[toUpstream] = outStream{nc: upstream.conn(), sock: upstream.sock, tls: upstream.tls != nil,
+	c.outs[toUpstream] = outStream{nc: upstream.conn(), tls: upstream.tls != nil,
 		masked: true}
-	c.outs[toClient] = outStream{nc: client.conn(), sock: client.sock, tls: client.tls != nil}
-	c.pumps[fromClient] = pump{c: c, dir: fromClient, raw: clientRaw, tls: client.tls, out: &c.outs[toUpstream],
+	c.outs[toClient] = outStream{nc: client.conn(), tls: client.tls != nil}
+	c.pumps[fromClient] = pump{c: c, dir: fromClient, raw: clientRaw, out: &c.outs[toUpstream],
 		seq: frame.Sequencer{FromClient: true, Deflate: deflate, AnyRSV: anyRSV}}
-	c.pumps[fromUpstream] = pump{c: c, dir: fromUpstream, raw: upRaw, tls: upstream.tls, out: &c.outs[toClient],
+	c.pumps[fromUpstream] = pump{c: c, dir: fromUpstream, raw: upRaw, out: &c.outs[toClient],
 		seq: frame.Sequencer{Deflate: deflate, AnyRSV: anyRSV}}
 	return c, nil
 }

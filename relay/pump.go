@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,16 +27,36 @@ const maxReadsPerWake = 16
 type rbuf struct {
 	b       []byte
 	segs    [][]byte
-	scratch []byte // header copies and control frames, never regrown
+	scratch []byte      // header copies and control frames, never regrown
+	bufs    net.Buffers // what flush hands to writev, kept here so it does not escape per call
+
+	// readFn reads into b and leaves the result in n and err. It is made
+	// once per pooled buffer: a closure made per read would cost three
+	// allocations each time (RawConn.Read takes it through an interface).
+	readFn func(fd uintptr) bool
+	n      int
+	err    error
 }
 
 var rbufPool = sync.Pool{New: func() any {
-	return &rbuf{
+	rb := &rbuf{
 		b:       make([]byte, readBufSize),
 		segs:    make([][]byte, 0, 64),
 		scratch: make([]byte, 0, 1024),
 	}
+	rb.readFn = rb.readFD
+	return rb
 }}
+
+// readFD is rb.readFn: one read of fd into b, retried on EINTR.
+func (rb *rbuf) readFD(fd uintptr) bool {
+	for {
+		rb.n, rb.err = syscall.Read(int(fd), rb.b)
+		if rb.err != syscall.EINTR {
+			return true
+		}
+	}
+}
 
 // add appends a range to forward, skipping empty ones so that a chunk of
 // dropped or collected frames does not become a writev of empty vectors.
@@ -74,25 +95,28 @@ const (
 // pump moves frames from one socket to the other side's outStream. Only
 // one goroutine runs a pump at a time: the poller's one-shot events and
 // the throttle timer hand it over.
+//
+// NOTE: every idle connection holds two pumps, so field order matters:
+// the small fields are grouped at the end to leave no padding.
 type pump struct {
-	c          *conn
-	dir        int
-	raw        syscall.RawConn // the TCP socket epoll waits on
-	tls        *tls.Conn       // reads go through it when not nil
-	out        *outStream
-	registered bool
+	c   *conn
+	dir int
+	raw syscall.RawConn // the TCP socket epoll waits on
+	out *outStream
 
-	p        frame.Parser
-	seq      frame.Sequencer
-	act      action
-	ctl      *ctlBuf
-	sawClose atomic.Bool // this pump's peer sent a close frame
+	p   frame.Parser
+	seq frame.Sequencer
+	ctl *ctlBuf
 
 	bucket admission.Bucket // client message rate
 
 	held    *rbuf // bytes read but not yet processed (leftovers, throttling)
 	heldOff int
 	heldLen int
+
+	registered bool
+	act        action
+	sawClose   atomic.Bool // this pump's peer sent a close frame
 
 	// handoff orders one run of the pump before the next. Runs hand over
 	// through epoll or a timer, which the Go memory model does not see;
@@ -117,7 +141,7 @@ func (pm *pump) run() {
 			return
 		}
 		rbufPool.Put(rb)
-		if pm.tls != nil {
+		if pm.tlsConn() != nil {
 			// Held bytes came from a Read that left crypto/tls empty
 			// (see tlsHeadBuf and recordConn): wait on the socket
 			// rather than block in a Read, holding a buffer, until the
@@ -128,7 +152,7 @@ func (pm *pump) run() {
 	}
 	rb := rbufPool.Get().(*rbuf)
 	for range maxReadsPerWake {
-		n, err := pm.read(rb.b)
+		n, err := pm.read(rb)
 		if err == syscall.EAGAIN {
 			break
 		}
@@ -143,7 +167,7 @@ func (pm *pump) run() {
 		// Over TLS one record per wake-up: a second Read could block
 		// on a record that has not arrived, and epoll reports at once
 		// if the next one is there.
-		if n < len(rb.b) || pm.tls != nil {
+		if n < len(rb.b) || pm.tlsConn() != nil {
 			break
 		}
 	}
@@ -195,12 +219,20 @@ func (pm *pump) dropHeld() {
 	}
 }
 
-// read makes one non-blocking read attempt. Over TLS it reads one
-// record, which blocks only until the rest of a record that has begun to
-// arrive comes in (or the connection is closed).
-func (pm *pump) read(b []byte) (int, error) {
-	if pm.tls != nil {
-		n, err := pm.tls.Read(b)
+// tlsConn returns the TLS connection pm reads through, or nil for a
+// plain socket. It is the one the opposite stream writes to: keeping it
+// there only saves every connection two pointers.
+func (pm *pump) tlsConn() *tls.Conn {
+	tc, _ := pm.c.outs[1-pm.dir].nc.(*tls.Conn)
+	return tc
+}
+
+// read makes one non-blocking read attempt into rb.b. Over TLS it reads
+// one record, which blocks only until the rest of a record that has begun
+// to arrive comes in (or the connection is closed).
+func (pm *pump) read(rb *rbuf) (int, error) {
+	if tc := pm.tlsConn(); tc != nil {
+		n, err := tc.Read(rb.b)
 		if n > 0 {
 			return n, nil
 		}
@@ -209,22 +241,10 @@ func (pm *pump) read(b []byte) (int, error) {
 		}
 		return n, err
 	}
-	var (
-		n    int
-		rerr error
-	)
-	err := pm.raw.Read(func(fd uintptr) bool {
-		for {
-			n, rerr = syscall.Read(int(fd), b)
-			if rerr != syscall.EINTR {
-				return true
-			}
-		}
-	})
-	if err != nil {
+	if err := pm.raw.Read(rb.readFn); err != nil {
 		return 0, err
 	}
-	return n, rerr
+	return rb.n, rb.err
 }
 
 // process forwards the frames in b under the route's policy. Bytes to
@@ -385,7 +405,7 @@ func (pm *pump) flush(rb *rbuf) bool {
 	o.mu.Lock()
 	var err error
 	if !o.closeSent && len(rb.segs) > 0 {
-		err = o.writeSegsLocked(rb.segs, pm.c.pol().write)
+		err = o.writeSegsLocked(rb.segs, &rb.bufs, pm.c.pol().write)
 	}
 	rb.segs = rb.segs[:0]
 	o.mid = mid

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -44,8 +45,27 @@ func writeRefusal(nc net.Conn, r refusal) {
 	b = append(b, "\r\n\r\n"...)
 	b = append(b, r.reason...)
 	b = append(b, '\n')
+	if tc, ok := nc.(*net.TCPConn); ok && writeOnce(tc, b) {
+		return
+	}
 	nc.SetWriteDeadline(time.Now().Add(time.Second))
 	nc.Write(b)
+}
+
+// writeOnce makes one non-blocking write of b to a plain TCP socket and
+// reports whether it was made. A refusal fits in a fresh socket's send
+// buffer, so the write cannot block; skipping the deadline saves a timer
+// update per refusal, which a flood makes by the ten thousand a second.
+// What a full buffer would not take is dropped: the socket closes anyway.
+func writeOnce(tc *net.TCPConn, b []byte) bool {
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	return rc.Write(func(fd uintptr) bool {
+		syscall.Write(int(fd), b)
+		return true
+	}) == nil
 }
 
 // refusalLog summarises refused and failed handshakes: one log line per
