@@ -307,7 +307,7 @@ func checkPythonThrough(t *testing.T, url string, cert *testsupport.TestCert) {
 	msgs := []string{"hello through the proxy", strings.Repeat("wsguard ", 8<<10)}
 	spec, err := json.Marshal(map[string]any{
 		"url": url, "protocols": []string{"chat.v2", "chat.v1"}, "headers": map[string]string{},
-		"messages": msgs, "deflate": true, "ca_file": cert.CertFile, "local": "127.0.0.9",
+		"messages": msgs, "deflate": true, "ca_file": cert.CAFile, "local": "127.0.0.9",
 	})
 	if err != nil {
 		t.Fatal(err)
