@@ -15,10 +15,6 @@ import (
 	"time"
 )
 
-// nginxPortTries is how many free ports StartNginx tries when another
-// process takes the chosen port before nginx binds it.
-const nginxPortTries = 3
-
 // nginxGlobals are the directives StartNginx adds with -g. A configuration
 // passed to StartNginx must not set them itself. The pid file is relative
 // to the prefix directory, and nginx writes it only once its listening
@@ -66,34 +62,64 @@ http {
 // (SIGTERM, a fast shutdown) when the test ends.
 func StartNginx(t testing.TB, conf func(port int) string) *Process {
 	t.Helper()
+	args := func(dir, file string) []string {
+		return []string{"-p", dir + "/", "-c", file, "-e", "stderr", "-g", nginxGlobals}
+	}
 	bin := LookPath(t, "nginx")
+	return startProxy(t, proxySpec{
+		name: "nginx", bin: bin, confName: "nginx.conf", checkName: "nginx -t",
+		args:  args,
+		check: func(dir, file string) (string, error) { return nginxCheck(bin, args(dir, file)) },
+		ready: func(p *Process, dir string) error { return waitNginx(p, filepath.Join(dir, "nginx.pid")) },
+	}, conf)
+}
 
+// proxySpec says how startProxy checks, starts and waits for a proxy.
+type proxySpec struct {
+	name      string // the process's name in messages
+	bin       string
+	confName  string // file name of the configuration
+	checkName string // the proxy's configuration check, in messages
+	args      func(dir, file string) []string
+	check     func(dir, file string) (output string, err error)
+	ready     func(p *Process, dir string) error
+}
+
+// proxyPortTries is how many free ports startProxy tries when another
+// process takes the chosen port before the proxy binds it.
+const proxyPortTries = 3
+
+// startProxy writes the configuration conf returns for a free port of
+// 127.0.0.1 into a fresh temporary directory, checks it with the proxy's
+// own check (failing the test with its output), starts the proxy and
+// waits until it is ready, on another port if the chosen one was taken.
+func startProxy(t testing.TB, s proxySpec, conf func(port int) string) *Process {
+	t.Helper()
 	for try := 1; ; try++ {
 		dir := t.TempDir()
 		port := FreePort(t)
-		file := filepath.Join(dir, "nginx.conf")
+		file := filepath.Join(dir, s.confName)
 		if err := os.WriteFile(file, []byte(conf(port)), 0o644); err != nil {
-			t.Fatalf("writing nginx configuration: %v", err)
+			t.Fatalf("writing %s configuration: %v", s.name, err)
 		}
-		args := []string{"-p", dir + "/", "-c", file, "-e", "stderr", "-g", nginxGlobals}
-		if out, err := nginxCheck(bin, args); err != nil {
-			t.Fatalf("nginx -t rejects the configuration: %v\n%s\nconfiguration:\n%s",
-				err, out, numberLines(conf(port)))
+		if out, err := s.check(dir, file); err != nil {
+			t.Fatalf("%s rejects the configuration: %v\n%s\nconfiguration:\n%s",
+				s.checkName, err, out, numberLines(conf(port)))
 		}
 
-		p := start(t, "nginx", bin, args...)
+		p := start(t, s.name, s.bin, s.args(dir, file)...)
 		p.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		err := waitNginx(p, filepath.Join(dir, "nginx.pid"))
+		err := s.ready(p, dir)
 		if err == nil {
 			return p
 		}
 		// The port was free when FreePort looked; someone may have taken it.
-		if errors.Is(err, errExited) && try < nginxPortTries &&
+		if errors.Is(err, errExited) && try < proxyPortTries &&
 			strings.Contains(p.Output(), "Address already in use") {
-			t.Logf("nginx lost port %d to another process, retrying", port)
+			t.Logf("%s lost port %d to another process, retrying", s.name, port)
 			continue
 		}
-		t.Fatalf("waiting for nginx on %s: %v\noutput:\n%s", p.Addr, err, p.Output())
+		t.Fatalf("waiting for %s on %s: %v\noutput:\n%s", s.name, p.Addr, err, p.Output())
 	}
 }
 
