@@ -172,21 +172,7 @@ func startWSBackend(t testing.TB, opts *websocket.AcceptOptions) *wsBackend {
 		case b.Headers <- r.Header.Clone():
 		default:
 		}
-		c, err := websocket.Accept(w, r, opts)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		c.SetReadLimit(-1)
-		for {
-			typ, msg, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			if err := c.Write(r.Context(), typ, msg); err != nil {
-				return
-			}
-		}
+		echoWS(w, r, opts)
 	}))
 	b.Listener = countingListener{Listener: b.Listener, n: &b.Accepted}
 	b.Start()

@@ -101,6 +101,9 @@ func startGuard(t testing.TB, cfg config.Config) *guard {
 // every message; handler, if set, replaces the echo loop.
 func echoBackend(t testing.TB, handler func(ctx context.Context, c *websocket.Conn)) *httptest.Server {
 	t.Helper()
+	if handler == nil {
+		handler = echoLoop
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 			InsecureSkipVerify: true,
@@ -111,22 +114,36 @@ func echoBackend(t testing.TB, handler func(ctx context.Context, c *websocket.Co
 		}
 		defer c.CloseNow()
 		c.SetReadLimit(-1)
-		if handler != nil {
-			handler(r.Context(), c)
-			return
-		}
-		for {
-			typ, msg, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			if err := c.Write(r.Context(), typ, msg); err != nil {
-				return
-			}
-		}
+		handler(r.Context(), c)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// echoWS accepts a WebSocket with opts and echoes every message, of any
+// size, until the client goes.
+func echoWS(w http.ResponseWriter, r *http.Request, opts *websocket.AcceptOptions) {
+	c, err := websocket.Accept(w, r, opts)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(-1)
+	echoLoop(r.Context(), c)
+}
+
+// echoLoop sends every message read on c back, until reading or writing
+// fails.
+func echoLoop(ctx context.Context, c *websocket.Conn) {
+	for {
+		typ, msg, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if err := c.Write(ctx, typ, msg); err != nil {
+			return
+		}
+	}
 }
 
 // rawClient speaks WebSocket by hand, so tests can break the rules and

@@ -55,24 +55,11 @@ func startRecordingBackend(t testing.TB, subprotocols ...string) *recordingBacke
 		case b.seen <- forwarded{r.RequestURI, r.Header.Clone()}:
 		default:
 		}
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		echoWS(w, r, &websocket.AcceptOptions{
 			InsecureSkipVerify: true,
 			Subprotocols:       subprotocols,
 			CompressionMode:    websocket.CompressionDisabled,
 		})
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		for {
-			typ, msg, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			if err := c.Write(r.Context(), typ, msg); err != nil {
-				return
-			}
-		}
 	}))
 	b.Listener = countingListener{Listener: b.Listener, n: &b.accepted}
 	b.Start()

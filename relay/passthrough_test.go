@@ -81,18 +81,7 @@ func newPageBackend(t *testing.T) *pageBackend {
 		io.WriteString(w, "second")
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		for {
-			typ, msg, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			c.Write(r.Context(), typ, msg)
-		}
+		echoWS(w, r, nil)
 	})
 	pb.Server = httptest.NewServer(mux)
 	t.Cleanup(pb.Server.Close)

@@ -138,18 +138,7 @@ func TestTLSListenerRelaysGoAndPythonClients(t *testing.T) {
 	var proto atomic.Value
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		proto.Store(r.Header.Get("X-Forwarded-Proto"))
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		for {
-			typ, msg, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			c.Write(r.Context(), typ, msg)
-		}
+		echoWS(w, r, nil)
 	}))
 	t.Cleanup(backend.Close)
 	ts := startTLSGuard(t, upstreamOf(backend), "guard", nil)
@@ -341,19 +330,7 @@ func TestTLSCertificateReload(t *testing.T) {
 func tlsEchoBackend(t *testing.T, clientCAs *x509.CertPool) (*httptest.Server, []byte) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		c.SetReadLimit(-1)
-		for {
-			typ, msg, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			c.Write(r.Context(), typ, msg)
-		}
+		echoWS(w, r, nil)
 	}))
 	srv.EnableHTTP2 = false
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are the point
@@ -603,18 +580,7 @@ func TestTLSBehindProxyProtocol(t *testing.T) {
 	var realIP atomic.Value
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		realIP.Store(r.Header.Get("X-Real-IP"))
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		for {
-			typ, msg, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			c.Write(r.Context(), typ, msg)
-		}
+		echoWS(w, r, nil)
 	}))
 	t.Cleanup(backend.Close)
 	ts := startTLSGuard(t, upstreamOf(backend), "guard", func(c *config.Config) {
