@@ -2,17 +2,14 @@ package lab
 
 import (
 	"bufio"
-	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
-)
 
-// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat:
-// 100 on every Linux architecture Go supports.
-const clockTicks = 100
+	"github.com/wsguard/wsguard/internal/procfs"
+)
 
 // groupUsage is what one process group held at one moment.
 type groupUsage struct {
@@ -27,23 +24,20 @@ type groupUsage struct {
 // readGroup reads every process of process group pgid from /proc.
 func readGroup(pgid int) groupUsage {
 	var u groupUsage
-	ents, err := os.ReadDir("/proc")
+	pids, err := procfs.PIDs()
 	if err != nil {
 		return u
 	}
 	most := -1
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+	for _, pid := range pids {
+		st, err := procfs.ReadStat(pid)
+		if err != nil || st.PGRP != pgid {
 			continue
 		}
-		grp, ticks, ok := readStat(pid)
-		if !ok || grp != pgid {
-			continue
-		}
+		rss, _ := procfs.ReadRSS(pid) // 0 once it has exited
 		u.procs++
-		u.ticks += ticks
-		u.rss += readRSS(pid)
+		u.ticks += st.CPUTicks
+		u.rss += rss
 		n, socks := readFDs(pid)
 		u.fds += n
 		u.sockets = append(u.sockets, socks...)
@@ -52,58 +46,6 @@ func readGroup(pgid int) groupUsage {
 		}
 	}
 	return u
-}
-
-// readStat returns the process group and CPU ticks of pid.
-func readStat(pid int) (pgrp int, ticks uint64, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, false
-	}
-	return parseStat(b)
-}
-
-// parseStat reads the process group (field 5) and utime+stime (fields 14
-// and 15) of a /proc/PID/stat line. The command name, field 2, may hold
-// spaces and parentheses, so fields are counted from its last ')'.
-func parseStat(b []byte) (pgrp int, ticks uint64, ok bool) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(string(b[i+1:])) // f[0] is field 3, the state
-	if len(f) < 13 {
-		return 0, 0, false
-	}
-	pg, err1 := strconv.Atoi(f[2])
-	ut, err2 := strconv.ParseUint(f[11], 10, 64)
-	st, err3 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return 0, 0, false
-	}
-	return pg, ut + st, true
-}
-
-// readRSS returns VmRSS of pid in bytes.
-func readRSS(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	return parseVmRSS(b)
-}
-
-// parseVmRSS finds "VmRSS: N kB" in a /proc/PID/status file.
-func parseVmRSS(b []byte) int64 {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
 }
 
 // readFDs counts pid's open descriptors and returns its sockets' inodes.

@@ -7,30 +7,8 @@ import (
 	"testing"
 )
 
-func TestParseStat(t *testing.T) {
+func TestParseNofile(t *testing.T) {
 	t.Parallel()
-	// A command name with spaces and a parenthesis, as a process may choose.
-	line := "4242 (py) thon (x)) S 1 4240 4240 0 -1 4194560 1234 0 0 0 150 37 0 0 20 0 3 0 999 1000 200 18446744073709551615\n"
-	pg, ticks, ok := parseStat([]byte(line))
-	if !ok || pg != 4240 || ticks != 187 {
-		t.Errorf("parseStat = %d, %d, %v; want 4240, 187, true", pg, ticks, ok)
-	}
-	for _, bad := range []string{"", "4242 (short) S 1 2", "no paren at all"} {
-		if _, _, ok := parseStat([]byte(bad)); ok {
-			t.Errorf("parseStat(%q) succeeded", bad)
-		}
-	}
-}
-
-func TestParseVmRSSAndNofile(t *testing.T) {
-	t.Parallel()
-	status := "Name:\tpython3\nVmPeak:\t  99999 kB\nVmRSS:\t   43216 kB\nThreads:\t1\n"
-	if got := parseVmRSS([]byte(status)); got != 43216*1024 {
-		t.Errorf("VmRSS %d, want %d", got, 43216*1024)
-	}
-	if got := parseVmRSS([]byte("Name: x\n")); got != 0 {
-		t.Errorf("VmRSS without the line: %d", got)
-	}
 	limits := "Limit                     Soft Limit           Hard Limit           Units     \n" +
 		"Max processes             63448                63448                processes \n" +
 		"Max open files            1024                 4096                 files     \n"

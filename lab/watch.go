@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wsguard/wsguard/flood"
+	"github.com/wsguard/wsguard/internal/procfs"
 )
 
 // sampleEvery is how often the process groups are read.
@@ -50,7 +51,7 @@ func (s *sampler) loop() {
 				RSSBytes: u.rss, Conns: countIn(u.sockets, est),
 			}
 			if !prevAt.IsZero() && u.ticks >= prev[i] {
-				cpu := float64(u.ticks-prev[i]) / clockTicks
+				cpu := float64(u.ticks-prev[i]) / procfs.ClockTicks
 				smp.CPUPercent = 100 * cpu / now.Sub(prevAt).Seconds()
 			}
 			prev[i] = u.ticks

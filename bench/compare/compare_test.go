@@ -11,47 +11,6 @@ import (
 	"github.com/wsguard/wsguard/internal/testsupport"
 )
 
-func TestParseStat(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		in      string
-		want    procStat
-		wantErr bool
-	}{
-		{"plain", "123 (nginx) S 100 123 123 0 -1 4194560 50 0 0 0 250 75 0 0 20 0 1 0 5 0 0",
-			procStat{ppid: 100, cpuSec: 3.25}, false},
-		{"name with spaces and parens", "7 (a b) (c)) R 1 7 7 0 -1 0 0 0 0 0 100 0 0 0 20 0 1 0 5 0 0",
-			procStat{ppid: 1, cpuSec: 1}, false},
-		{"no name", "7 R 1", procStat{}, true},
-		{"too short", "7 (x) R 1 2", procStat{}, true},
-		{"bad number", "7 (x) R 1 7 7 0 -1 0 0 0 0 0 zz 0 0 0 20 0 1 0 5 0 0", procStat{}, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseStat(tt.in)
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Fatalf("parseStat = %+v, %v; want %+v, error %v", got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
-}
-
-func TestParseRSS(t *testing.T) {
-	t.Parallel()
-	rss, err := parseRSS("Name:\tx\nVmPeak:\t  9000 kB\nVmRSS:\t    1234 kB\nThreads: 1\n")
-	if err != nil || rss != 1234*1024 {
-		t.Fatalf("parseRSS = %d, %v; want %d", rss, err, 1234*1024)
-	}
-	for _, bad := range []string{"Name:\tx\n", "VmRSS:\t12 MB\n", "VmRSS:\tx kB\n"} {
-		if _, err := parseRSS(bad); err == nil {
-			t.Errorf("parseRSS(%q) accepted it", bad)
-		}
-	}
-}
-
-// TestSampleTreeSelf reads this test process's own /proc entries: the
-// tree holds at least itself, with memory and descriptors.
 func TestSampleTreeSelf(t *testing.T) {
 	t.Parallel()
 	u := sampleTree(os.Getpid())

@@ -40,6 +40,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsguard/wsguard/internal/procfs"
 )
 
 func main() {
@@ -297,24 +299,16 @@ func freeAddr() string {
 	return ln.Addr().String()
 }
 
-// rss returns a process's resident set size in bytes.
+// rss returns a process's resident set size in bytes, 0 if it is gone.
 func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
+	n, _ := procfs.ReadRSS(pid)
+	return n
 }
 
+// countFDs returns how many descriptors a process holds open.
 func countFDs(pid int) int {
-	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	return len(ents)
+	n, _ := procfs.CountFDs(pid)
+	return n
 }
 
 func stop(cmd *exec.Cmd) {
