@@ -117,9 +117,11 @@ type Limits struct {
 	// RetryAfter is the Retry-After sent with refusals by connection
 	// limits, default 5s. Rate refusals send the time until a token.
 	RetryAfter Duration `yaml:"retry_after"`
-	// Pressure is the share of MaxConnections past which admission turns
-	// fair: a newcomer from a prefix under its fair share may evict an
-	// idle connection of the heaviest prefix. Default 90%; 0 is off.
+	// Pressure is the share of MaxConnections (or of the route's
+	// max_connections, when there is a single route and its cap is
+	// smaller) past which admission turns fair: a newcomer from a prefix
+	// under its fair share may evict an idle connection of the heaviest
+	// prefix. Default 90%; 0 is off.
 	// With store.kind redis, fairness acts on this instance's connections.
 	Pressure Percent `yaml:"pressure"`
 	// MinPerIP is how many connections eviction always leaves a prefix,

@@ -87,9 +87,12 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := cfg.Limits
-	if l.MaxConnections <= 0 || l.MaxConnections >= 1024 || l.Pressure <= 0 {
-		t.Errorf("max_connections %d, pressure %v: want a cap below 1024 with fair admission on",
-			l.MaxConnections, l.Pressure)
+	if len(cfg.Routes) != 1 {
+		t.Fatalf("%d routes, want the one route to Tornado (fair admission acts on a lone route's cap)", len(cfg.Routes))
+	}
+	if r := cfg.Routes[0]; r.Upstream != "http://127.0.0.1:4242" ||
+		r.Limits.MaxConnections <= 0 || r.Limits.MaxConnections >= 1024 || cfg.Limits.Pressure <= 0 {
+		t.Errorf("route to %s with max_connections %d, pressure %v: want the lab's upstream and a cap below 1024 with fair admission on",
+			r.Upstream, r.Limits.MaxConnections, cfg.Limits.Pressure)
 	}
 }

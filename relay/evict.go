@@ -28,15 +28,26 @@ const fairAttempts = 3
 // evicting a connection, when fair admission allows it (see pickVictim),
 // up to fairAttempts times. Otherwise it returns the refusal as it was.
 //
+// The limits it works on are the instance's: max_connections and
+// instance_max_connections, and a route's max_connections when that
+// route is the only one (its connections are then all the instance's,
+// which is what the fairness index counts). With several routes, a
+// route's cap refuses without evicting.
+//
 // NOTE: with store.kind redis the choice is per instance: only this
 // instance's connections are counted and evicted.
-func (s *Server) acquireFair(req admission.Request, ref *admission.Refusal, l config.Limits) (admission.Lease, *admission.Refusal, error) {
+func (s *Server) acquireFair(req admission.Request, ref *admission.Refusal, rs *routes) (admission.Lease, *admission.Refusal, error) {
+	l := rs.cfg.Limits
 	limit := 0
 	switch ref.Limit {
 	case "max_connections":
 		limit = l.MaxConnections
 	case "instance_max_connections":
 		limit = l.InstanceMaxConnections
+	case "route.max_connections":
+		if len(rs.list) == 1 && req.Route != nil {
+			limit = req.Route.MaxConnections
+		}
 	}
 	if limit <= 0 || l.Pressure <= 0 {
 		return admission.Lease{}, ref, nil
@@ -122,8 +133,15 @@ func (s *Server) releaseLease(c *conn) {
 // notePressure updates wsguard_pressure for n open connections. connsMu
 // is held.
 func (s *Server) notePressure(n int) {
-	l := s.routes.Load().cfg.Limits
-	on := l.Pressure > 0 && float64(n) >= float64(l.Pressure)*float64(l.MaxConnections)
+	rs := s.routes.Load()
+	l := rs.cfg.Limits
+	capacity := l.MaxConnections
+	if len(rs.list) == 1 { // a lone route's cap is the instance's too (see acquireFair)
+		if m := rs.list[0].adm.MaxConnections; m > 0 && (capacity <= 0 || m < capacity) {
+			capacity = m
+		}
+	}
+	on := l.Pressure > 0 && float64(n) >= float64(l.Pressure)*float64(capacity)
 	if on != s.underPressure {
 		s.underPressure = on
 		v := 0.0

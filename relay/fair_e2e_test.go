@@ -21,15 +21,17 @@ func TestFairAdmissionUnderPressure(t *testing.T) {
 	for _, tt := range []struct {
 		name       string
 		pressure   config.Percent
+		routeCap   bool // the cap is the lone route's max_connections
 		minProbeOK int
 		maxProbeOK int
 	}{
 		{name: "fair", pressure: 0.9, minProbeOK: 19, maxProbeOK: 20},
+		{name: "fair on a lone route's cap", pressure: 0.9, routeCap: true, minProbeOK: 19, maxProbeOK: 20},
 		{name: "off", pressure: 0, minProbeOK: 0, maxProbeOK: 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			probeOK, evicted := runFloodAndProbe(t, tt.pressure)
+			probeOK, evicted := runFloodAndProbe(t, tt.pressure, tt.routeCap)
 			t.Logf("pressure %s: %d of 20 probes upgraded, %d flood connections evicted with 1013",
 				tt.pressure, probeOK, evicted)
 			if probeOK < tt.minProbeOK || probeOK > tt.maxProbeOK {
@@ -44,7 +46,7 @@ func TestFairAdmissionUnderPressure(t *testing.T) {
 
 // runFloodAndProbe runs the flood and the probe against a fresh guard and
 // returns how many probes upgraded and how many flood clients saw 1013.
-func runFloodAndProbe(t *testing.T, pressure config.Percent) (probeOK, evicted int) {
+func runFloodAndProbe(t *testing.T, pressure config.Percent, routeCap bool) (probeOK, evicted int) {
 	t.Helper()
 	const maxConns, floodAddrs, probes = 100, 50, 20
 	backend := echoBackend(t, nil)
@@ -55,6 +57,12 @@ func runFloodAndProbe(t *testing.T, pressure config.Percent) (probeOK, evicted i
 		c.Limits.HandshakeRate = 0
 		c.Limits.Pressure = pressure
 		c.Limits.EvictionGrace = 0
+		if routeCap {
+			c.Limits.MaxConnections, c.Limits.InstanceMaxConnections = 10*maxConns, 10*maxConns
+			r := c.NewRoute("/", upstreamOf(backend))
+			r.Limits.MaxConnections = maxConns
+			c.Routes = []config.Route{r}
+		}
 	})
 	reg := prometheus.NewRegistry()
 	g := startGuardWith(t, cfg, Options{Registerer: reg})

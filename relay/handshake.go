@@ -212,7 +212,7 @@ func (s *Server) upgrade(nc net.Conn, rs *routes, hb *handshakeBufs, accepted ti
 	}
 	lease, ref, err := s.adm.Acquire(context.Background(), admReq)
 	if err == nil && ref != nil {
-		lease, ref, err = s.acquireFair(admReq, ref, rs.cfg.Limits)
+		lease, ref, err = s.acquireFair(admReq, ref, rs)
 	}
 	s.metrics.Admission.Observe(time.Since(admStart).Seconds())
 	if err != nil {
