@@ -108,15 +108,21 @@ func plainClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
 }
 
-func TestPlainRequestsRefusedByDefault(t *testing.T) {
-	g := startGuard(t, testConfig(t, upstreamOf(newPageBackend(t).Server), nil))
-	resp, err := plainClient().Get("http://" + g.Addr + "/page")
+// plainStatus GETs url with plainClient and returns the status.
+func plainStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := plainClient().Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("plain GET on a WebSocket route: %d, want 400", resp.StatusCode)
+	return resp.StatusCode
+}
+
+func TestPlainRequestsRefusedByDefault(t *testing.T) {
+	g := startGuard(t, testConfig(t, upstreamOf(newPageBackend(t).Server), nil))
+	if got := plainStatus(t, "http://"+g.Addr+"/page"); got != http.StatusBadRequest {
+		t.Fatalf("plain GET on a WebSocket route: %d, want 400", got)
 	}
 }
 
@@ -267,21 +273,11 @@ func TestPassthroughRateAndUpstreamFailure(t *testing.T) {
 		r.Limits.HandshakeRate = config.Rate(1.0 / 3600)
 		r.Limits.HandshakeBurst = 1
 	})
-	resp, err := plainClient().Get("http://" + g.Addr + "/page")
-	if err != nil {
-		t.Fatal(err)
+	if got := plainStatus(t, "http://"+g.Addr+"/page"); got != http.StatusBadGateway {
+		t.Fatalf("dead upstream: %d, want 502", got)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadGateway {
-		t.Fatalf("dead upstream: %d, want 502", resp.StatusCode)
-	}
-	resp, err = plainClient().Get("http://" + g.Addr + "/page")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("second request over the route's handshake rate: %d, want 429", resp.StatusCode)
+	if got := plainStatus(t, "http://"+g.Addr+"/page"); got != http.StatusTooManyRequests {
+		t.Fatalf("second request over the route's handshake rate: %d, want 429", got)
 	}
 }
 
@@ -473,13 +469,8 @@ func TestPassthroughResponseHeaderTimeout(t *testing.T) {
 	g := passthroughGuard(t, upstreamOf(pb.Server), func(r *config.Route) {
 		r.Passthrough.ResponseHeaderTimeout = config.Duration(200 * time.Millisecond)
 	})
-	resp, err := plainClient().Get("http://" + g.Addr + "/slow")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusGatewayTimeout {
-		t.Fatalf("upstream that never answers: %d, want 504", resp.StatusCode)
+	if got := plainStatus(t, "http://"+g.Addr+"/slow"); got != http.StatusGatewayTimeout {
+		t.Fatalf("upstream that never answers: %d, want 504", got)
 	}
 }
 
@@ -585,13 +576,8 @@ func TestPassthroughKeepAliveThenUpgrade(t *testing.T) {
 	}
 
 	// Both tokens are spent: a new connection is refused.
-	resp2, err := plainClient().Get("http://" + g.Addr + "/page")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp2.Body.Close()
-	if resp2.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("a new connection after the burst: %d, want 429", resp2.StatusCode)
+	if got := plainStatus(t, "http://"+g.Addr+"/page"); got != http.StatusTooManyRequests {
+		t.Fatalf("a new connection after the burst: %d, want 429", got)
 	}
 }
 
