@@ -108,6 +108,19 @@ func plainClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 20 * time.Second}
 }
 
+// dialPlain opens a TCP connection to addr for a hand-written HTTP
+// exchange, with a 10 s deadline; it is closed when the test ends.
+func dialPlain(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	return nc
+}
+
 // plainStatus GETs url with plainClient and returns the status.
 func plainStatus(t *testing.T, url string) int {
 	t.Helper()
@@ -248,12 +261,7 @@ func TestPassthroughBodyCap(t *testing.T) {
 	}
 
 	// A chunked body is cut off where it passes the cap.
-	nc, err := net.Dial("tcp", g.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	nc := dialPlain(t, g.Addr)
 	fmt.Fprintf(nc, "POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
 	for range 4 {
 		fmt.Fprintf(nc, "200\r\n%s\r\n", strings.Repeat("c", 512))
@@ -356,12 +364,7 @@ func TestPassthroughTornado(t *testing.T) {
 func TestPassthroughAmbiguousFraming(t *testing.T) {
 	pb := newPageBackend(t)
 	g := passthroughGuard(t, upstreamOf(pb.Server), nil)
-	nc, err := net.Dial("tcp", g.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	nc := dialPlain(t, g.Addr)
 	fmt.Fprintf(nc, "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"+
 		"3\r\nabc\r\n0\r\n\r\nGET /page HTTP/1.1\r\nHost: x\r\n\r\n")
 	br := bufio.NewReader(nc)
@@ -384,12 +387,7 @@ func TestPassthroughAmbiguousFraming(t *testing.T) {
 func TestPassthroughExpectContinue(t *testing.T) {
 	pb := newPageBackend(t)
 	g := passthroughGuard(t, upstreamOf(pb.Server), nil)
-	nc, err := net.Dial("tcp", g.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	nc := dialPlain(t, g.Addr)
 	fmt.Fprintf(nc, "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
 	br := bufio.NewReader(nc)
 	line, err := br.ReadString('\n')
@@ -447,12 +445,7 @@ func TestPassthroughHTTP10(t *testing.T) {
 	pb := newPageBackend(t)
 	close(pb.release)
 	g := passthroughGuard(t, upstreamOf(pb.Server), nil)
-	nc, err := net.Dial("tcp", g.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	nc := dialPlain(t, g.Addr)
 	io.WriteString(nc, "GET /stream HTTP/1.0\r\nHost: x\r\n\r\n")
 	all, err := io.ReadAll(nc)
 	if err != nil {
@@ -546,12 +539,7 @@ func TestPassthroughKeepAliveThenUpgrade(t *testing.T) {
 		r.Limits.HandshakeRate = config.Rate(1.0 / 3600)
 		r.Limits.HandshakeBurst = 2
 	})
-	nc, err := net.Dial("tcp", g.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	nc := dialPlain(t, g.Addr)
 	br := bufio.NewReader(nc)
 	for i := range 3 {
 		io.WriteString(nc, "GET /page HTTP/1.1\r\nHost: guard\r\n\r\n")
@@ -645,12 +633,7 @@ func TestPassthroughKeepAliveIdleEnds(t *testing.T) {
 	})
 	reg := prometheus.NewRegistry()
 	g := startGuardWith(t, cfg, Options{Registerer: reg})
-	nc, err := net.Dial("tcp", g.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	nc := dialPlain(t, g.Addr)
 	io.WriteString(nc, "GET /page HTTP/1.1\r\nHost: guard\r\n\r\n")
 	br := bufio.NewReader(nc)
 	resp, err := http.ReadResponse(br, nil)
