@@ -201,6 +201,12 @@ func (c *conn) readFramed(b []byte) (int, error) {
 // rule, it returns the rule and how many bytes come before that frame
 // in b (0 when its header began in an earlier read).
 func (f *frames) inspect(b []byte) (keep int, e *PolicyError, rule string) {
+	data := false // a data frame began: activity, stamped once per read
+	defer func() {
+		if data {
+			f.lastData.Store(time.Now().UnixNano())
+		}
+	}()
 	start := 0 // where the frame being parsed began in b
 	for pos := 0; pos < len(b); {
 		if f.rp.AtBoundary() {
@@ -214,7 +220,9 @@ func (f *frames) inspect(b []byte) (keep int, e *PolicyError, rule string) {
 		if ev != frame.EventHeader {
 			continue
 		}
-		if e, rule := f.check(f.rp.Header()); e != nil {
+		h := f.rp.Header()
+		data = data || h.Op.IsData()
+		if e, rule := f.check(h); e != nil {
 			return start, e, rule
 		}
 	}
@@ -229,7 +237,6 @@ func (f *frames) check(h frame.Header) (*PolicyError, string) {
 	if !h.Op.IsData() {
 		return nil, "" // pings and pongs are not activity
 	}
-	f.lastData.Store(time.Now().UnixNano())
 	if f.pol.maxSize > 0 && f.rseq.MessageSize() > f.pol.maxSize {
 		return &PolicyError{frame.CloseTooBig, "message too big"}, "too_big"
 	}
@@ -288,6 +295,12 @@ func (c *conn) armWrite() bool {
 // follow tracks the server's side of the stream: the handshake response
 // when the library writes it through the connection, then frames.
 func (f *frames) follow(b []byte) {
+	data := false // a data frame began: activity, stamped once per write
+	defer func() {
+		if data {
+			f.lastData.Store(time.Now().UnixNano())
+		}
+	}()
 	for len(b) > 0 {
 		switch f.out {
 		case outUnknown:
@@ -307,7 +320,7 @@ func (f *frames) follow(b []byte) {
 				return
 			}
 			if ev == frame.EventHeader && f.pol.idleBoth && f.wp.Header().Op.IsData() {
-				f.lastData.Store(time.Now().UnixNano())
+				data = true
 			}
 		default:
 			return
